@@ -41,3 +41,19 @@ func Combine(a, b uint16) uint16 {
 	s := uint32(a) + uint32(b)
 	return uint16(s + s>>16)
 }
+
+// Pseudo returns the folded sum of the TCP/UDP pseudo-header (RFC 768,
+// RFC 793 for IPv4; RFC 8200 §8.1 for IPv6): source and destination
+// addresses (4 or 16 bytes each), the protocol number and the upper-layer
+// length.
+func Pseudo(src, dst []byte, proto uint8, length uint32) uint16 {
+	s := uint64(Sum(src, 0)) + uint64(Sum(dst, 0)) + uint64(proto) + uint64(length>>16) + uint64(length&0xffff)
+	return Fold(s)
+}
+
+// Update returns the checksum field value after a 16-bit word covered by
+// checksum csum changed from old to new (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+func Update(csum, old, new uint16) uint16 {
+	s := uint64(^csum) + uint64(^old) + uint64(new)
+	return ^Fold(s)
+}
