@@ -3,6 +3,7 @@ package header
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // VNI is a 24-bit VXLAN Network Identifier (RFC 7348 §5). Values above
@@ -31,9 +32,21 @@ func NewVNI(v uint32) (VNI, error) {
 	return VNI(v), nil
 }
 
-// ParseVNI parses a decimal VNI (or 0x-prefixed hexadecimal) and validates its range.
+// ParseVNI parses a VNI as iproute2's get_u32 (strtoul with base 0) does:
+// decimal, 0x-prefixed hexadecimal or 0-prefixed octal, and validates its range.
+// Go-only forms such as "1_000", "0b101" and "0o17" are rejected.
 func ParseVNI(s string) (VNI, error) {
-	v, err := strconv.ParseUint(s, 0, 64)
+	base, digits := 10, s
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
+		base, digits = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, digits = 8, s[1:]
+	}
+	v, err := strconv.ParseUint(digits, base, 64)
+	if err == nil && strings.ContainsRune(digits, '_') {
+		err = strconv.ErrSyntax
+	}
 	if err != nil {
 		return 0, fmt.Errorf("invalid VNI %q: not a number", s)
 	}
