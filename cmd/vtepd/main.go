@@ -1,0 +1,219 @@
+// Command vtepd is the vtep daemon: it runs VXLAN links in user space, each
+// carried by a TAP interface with the link's name, MAC and MTU, in the
+// network namespace it is started in.
+//
+//	vtepd [-socket PATH] [-config FILE] [-log-level LEVEL] [-offload on|off] [-workers N]
+//
+// The control API (package control) listens on the unix socket PATH
+// (default /run/vtep/vtepd.sock, mode 0600); the vtep command talks to it.
+// FILE is a YAML configuration (package config, config.File) applied at
+// start and again on SIGHUP, adding, changing and removing what differs
+// from the file applied before, without disturbing unchanged links.
+// SIGTERM and SIGINT delete every link, removing the interfaces, and exit
+// with status 0.
+//
+// What a user does to a link's interface directly has the kernel's
+// effects: `ip link set vx0 down` flushes the dynamic FDB entries (as
+// vxlan_stop does) and makes the datapath drop, `up` resumes; `ip link set
+// vx0 mtu N` is honoured within the kernel's limit (the lower device's
+// MTU minus the VXLAN overhead; a larger MTU, which the kernel would
+// refuse with EINVAL, cannot be refused on a TAP and is set back to the
+// previous value); `ip link set vx0 address` changes the link's MAC; `ip
+// link del vx0`, or deleting the lower device, deletes the link; `ip neigh
+// add ... dev vx0` entries are what proxy ARP/ND and route short-circuit
+// answer from; the host's addresses decide local bypass. Logs are
+// structured (log/slog, to standard error); nothing is logged per packet.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/control"
+	"github.com/vtepd/vtep/internal/kernelnet"
+)
+
+// version is the daemon's version; the build may set it with -ldflags -X.
+var version = "devel"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// options are the command-line flags.
+type options struct {
+	socket   string
+	config   string
+	logLevel slog.Level
+	offload  bool
+	workers  int
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet("vtepd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket `path`")
+	fs.StringVar(&o.config, "config", "", "YAML configuration `file`, applied at start and on SIGHUP")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	offload := fs.String("offload", "on", "TAP and UDP segmentation and checksum offloads: on or off")
+	fs.IntVar(&o.workers, "workers", 0, "datapath workers per link (0: the datapath's default)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "vtepd", version)
+		return o, flag.ErrHelp
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("-log-level %q: want debug, info, warn or error", *level)
+	}
+	switch *offload {
+	case "on":
+		o.offload = true
+	case "off":
+	default:
+		return o, fmt.Errorf("-offload %q: want on or off", *offload)
+	}
+	if o.workers < 0 {
+		return o, fmt.Errorf("-workers %d: must not be negative", o.workers)
+	}
+	return o, nil
+}
+
+// defaultTTL reads net.ipv4.ip_default_ttl, the TTL a route gives
+// "ttl auto" links; 0 lets the datapath use 64.
+func defaultTTL() uint8 {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_default_ttl")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 8)
+	if err != nil {
+		return 0
+	}
+	return uint8(n)
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vtepd:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+
+	var file *config.File
+	if o.config != "" {
+		if file, err = config.LoadFile(o.config); err != nil {
+			log.Error("cannot load the configuration", "file", o.config, "err", err)
+			return 1
+		}
+	}
+	nl, err := kernelnet.Open()
+	if err != nil {
+		log.Error("cannot open rtnetlink", "err", err)
+		return 1
+	}
+	defer nl.Close()
+	d, err := newDaemon(&linuxSystem{Handle: nl, offload: o.offload}, log, defaultTTL())
+	if err != nil {
+		log.Error("cannot start the datapath", "err", err)
+		return 1
+	}
+	defer d.close()
+	if o.workers > 0 {
+		log.Info("-workers is accepted but the datapath sizes itself; it runs one receive routine per socket and one transmit routine per link", "workers", o.workers)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ln, err := control.Listen(o.socket)
+	if err != nil {
+		log.Error("cannot listen", "socket", o.socket, "err", err)
+		return 1
+	}
+	onErr := func(what string) func(error) {
+		return func(err error) {
+			if ctx.Err() == nil { // closing the subscription at exit reports an error too
+				log.Warn("netlink subscription lost, resubscribing", "what", what, "err", err)
+			}
+		}
+	}
+	for _, w := range []func() error{
+		func() error { return kernelnet.WatchLinks(ctx, d.onLink, onErr("links")) },
+		func() error { return kernelnet.WatchAddrs(ctx, d.onAddr, onErr("addresses")) },
+		func() error { return kernelnet.WatchNeighs(ctx, d.onNeigh, onErr("neighbours")) },
+	} {
+		if err := w(); err != nil {
+			ln.Close()
+			log.Error("cannot subscribe to rtnetlink", "err", err)
+			return 1
+		}
+	}
+	if file != nil {
+		if err := d.applyConfig(file); err != nil {
+			log.Warn("configuration applied with errors", "file", o.config)
+		} else {
+			log.Info("configuration applied", "file", o.config, "links", len(file.Links))
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(d, o.config, log)
+			}
+		}
+	}()
+
+	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "pid", os.Getpid())
+	h := control.NewHandler(backend{d}, control.HandlerOptions{Version: version, Logger: log})
+	if err := control.Serve(ctx, ln, h); err != nil {
+		log.Error("control server failed", "err", err)
+		return 1
+	}
+	log.Info("vtepd stopping")
+	return 0
+}
+
+// reload re-applies the configuration file on SIGHUP. A file that does
+// not load leaves everything as it is.
+func reload(d *daemon, path string, log *slog.Logger) {
+	if path == "" {
+		log.Warn("SIGHUP without -config: nothing to reload")
+		return
+	}
+	f, err := config.LoadFile(path)
+	if err != nil {
+		log.Error("SIGHUP: cannot load the configuration, keeping the current state", "file", path, "err", err)
+		return
+	}
+	if err := d.applyConfig(f); err != nil {
+		log.Warn("SIGHUP: configuration applied with errors", "file", path)
+		return
+	}
+	log.Info("SIGHUP: configuration applied", "file", path, "links", len(f.Links))
+}

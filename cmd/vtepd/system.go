@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net/netip"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/underlay"
+	"github.com/vtepd/vtep/vtep"
+)
+
+// system is what the daemon needs from the operating system besides the
+// datapath: creating a link's interface, reading and changing interfaces,
+// addresses and neighbour entries. linuxSystem is the real one; tests use
+// an in-memory one.
+type system interface {
+	// OpenTAP creates the interface that carries a link.
+	OpenTAP(name string, mac header.MAC, mtu int) (dev tap.Device, ifindex int, err error)
+	// Opener opens the underlay sockets.
+	Opener() vtep.Opener
+	LinkByName(name string) (kernelnet.Link, error)
+	LinkByIndex(i int) (kernelnet.Link, error)
+	SetUp(i int, up bool) error
+	SetMTU(i, mtu int) error
+	SetMAC(i int, m header.MAC) error
+	AddAddr(i int, p netip.Prefix) error
+	DelAddr(i int, p netip.Prefix) error
+	SetNeigh(i int, ip netip.Addr, m header.MAC, router bool) error
+	DelNeigh(i int, ip netip.Addr) error
+	// Qdisc returns the kind of the root qdisc of interface i, or "".
+	Qdisc(i int) string
+}
+
+// linuxSystem is the system of the network namespace vtepd runs in.
+type linuxSystem struct {
+	*kernelnet.Handle
+	offload bool
+}
+
+var _ system = (*linuxSystem)(nil)
+
+// OpenTAP creates a non-persistent, single-queue TAP: it disappears when
+// the link is deleted or the daemon exits.
+func (s *linuxSystem) OpenTAP(name string, mac header.MAC, mtu int) (tap.Device, int, error) {
+	mode := tap.OffloadAuto
+	if !s.offload {
+		mode = tap.OffloadOff
+	}
+	t, err := tap.Open(tap.Options{Name: name, MAC: mac, MTU: mtu, Offload: mode})
+	if err != nil {
+		return nil, 0, err
+	}
+	return t, t.Index(), nil
+}
+
+// Opener opens one UDP socket per (family, port, receive flags), bound to
+// the wildcard address as the kernel's vxlan socket is.
+func (s *linuxSystem) Opener() vtep.Opener {
+	return vtep.OpenerFunc(func(k vtep.SocketKey) (underlay.Conn, error) {
+		fam := 4
+		if k.IPv6 {
+			fam = 6
+		}
+		return underlay.ListenUDP(underlay.Options{
+			Family:          fam,
+			Port:            k.Port,
+			ZeroChecksum6RX: k.Flags&config.FlagUDPZeroCsum6RX != 0,
+			DisableGRO:      !s.offload,
+			DisableGSO:      !s.offload,
+		})
+	})
+}

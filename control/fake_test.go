@@ -1,0 +1,297 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/fdb"
+)
+
+// fakeBackend is an in-memory Backend with real FDB tables. It records the
+// mutating calls it receives, so tests can check that refused requests
+// never reach it.
+type fakeBackend struct {
+	mu    sync.Mutex
+	links map[string]*fakeLink
+	next  int
+	calls []string
+	neigh []Neighbor
+	subs  []chan Event
+	// subscribed receives a value for each Subscribe.
+	subscribed chan struct{}
+	// fail, if set, makes the next mutating call fail with it.
+	fail error
+}
+
+type fakeLink struct {
+	cfg   config.Link
+	up    bool
+	index int
+	fdb   *fdb.Table
+}
+
+func newFakeBackend() *fakeBackend {
+	return &fakeBackend{links: map[string]*fakeLink{}, next: 5, subscribed: make(chan struct{}, 16)}
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+func (b *fakeBackend) record(format string, args ...any) error {
+	b.calls = append(b.calls, fmt.Sprintf(format, args...))
+	if err := b.fail; err != nil {
+		b.fail = nil
+		return err
+	}
+	return nil
+}
+
+// state returns a printable snapshot of everything the backend holds.
+func (b *fakeBackend) state() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var s strings.Builder
+	names := make([]string, 0, len(b.links))
+	for n := range b.links {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		l := b.links[n]
+		fmt.Fprintf(&s, "%s up=%v %v\n", n, l.up, l.cfg.Args())
+		for nb := range l.fdb.Neighs() {
+			fmt.Fprintf(&s, "  %s\n", nb.String())
+		}
+	}
+	return s.String()
+}
+
+func (b *fakeBackend) info(name string, l *fakeLink, stats bool) LinkInfo {
+	flags := uint32(IFFBroadcast | IFFMulticast)
+	oper := "DOWN"
+	if l.up {
+		flags |= IFFUp | IFFRunning | IFFLowerUp
+		oper = "UNKNOWN"
+	}
+	li := LinkInfo{
+		Index: l.index, Name: name, Flags: flags, MTU: l.cfg.DeviceMTU(1500), Qdisc: "noqueue",
+		OperState: oper, TxQLen: 1000, Address: l.cfg.Address, Up: l.up, Args: l.cfg.Args(),
+	}
+	if stats {
+		li.Stats = &LinkStats{Counters: []Counter{{"rx_packets", 1}, {"rx_bytes", 100}, {"drop_vni_not_found", 0}}}
+	}
+	return li
+}
+
+func (b *fakeBackend) Links(ctx context.Context, stats bool) ([]LinkInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ls []LinkInfo
+	for n, l := range b.links {
+		ls = append(ls, b.info(n, l, stats))
+	}
+	slices.SortFunc(ls, func(a, b LinkInfo) int { return a.Index - b.Index })
+	return ls, nil
+}
+
+func (b *fakeBackend) Link(ctx context.Context, name string, stats bool) (LinkInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.links[name]
+	if !ok {
+		return LinkInfo{}, ErrNoDevice(name)
+	}
+	return b.info(name, l, stats), nil
+}
+
+func (b *fakeBackend) AddLink(ctx context.Context, cfg config.Link, up bool) (LinkInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("AddLink %s %v up=%v", cfg.Name, cfg.Args(), up); err != nil {
+		return LinkInfo{}, err
+	}
+	if _, ok := b.links[cfg.Name]; ok {
+		return LinkInfo{}, Rtnetlink(syscall.EEXIST)
+	}
+	for _, o := range b.links {
+		if o.cfg.VNI == cfg.VNI && o.cfg.Port() == cfg.Port() && o.cfg.IsIPv6() == cfg.IsIPv6() {
+			return LinkInfo{}, ExtAck(syscall.EEXIST, "A VXLAN device with the specified VNI already exists")
+		}
+	}
+	fc := fdb.Config{VNI: cfg.VNI, Port: cfg.Port(), IPv6: cfg.IsIPv6(), External: cfg.External, MaxAddress: cfg.MaxAddress}
+	if cfg.HasRemote() {
+		fc.Remote = cfg.Remote
+	}
+	t, err := fdb.New(fc)
+	if err != nil {
+		return LinkInfo{}, err
+	}
+	if cfg.Address.IsZero() {
+		cfg.Address[0], cfg.Address[5] = 0x02, byte(b.next)
+	}
+	l := &fakeLink{cfg: cfg, up: up, index: b.next, fdb: t}
+	b.next++
+	b.links[cfg.Name] = l
+	return b.info(cfg.Name, l, false), nil
+}
+
+func (b *fakeBackend) SetLink(ctx context.Context, name string, ch LinkChange) (LinkInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	desc := "SetLink " + name
+	if ch.Config != nil {
+		desc += fmt.Sprintf(" %v", ch.Config.Args())
+	}
+	if ch.Up != nil {
+		desc += fmt.Sprintf(" up=%v", *ch.Up)
+	}
+	if err := b.record("%s", desc); err != nil {
+		return LinkInfo{}, err
+	}
+	l, ok := b.links[name]
+	if !ok {
+		return LinkInfo{}, ErrNoDevice(name)
+	}
+	if ch.Config != nil {
+		if err := config.CanChange(l.cfg, *ch.Config); err != nil {
+			return LinkInfo{}, err
+		}
+		if ch.Config.MTU > l.cfg.MaxMTU(1500) {
+			return LinkInfo{}, Rtnetlink(syscall.EINVAL)
+		}
+		l.cfg = *ch.Config
+	}
+	if ch.Up != nil {
+		if l.up && !*ch.Up {
+			l.fdb.FlushDown()
+		}
+		l.up = *ch.Up
+	}
+	return b.info(name, l, false), nil
+}
+
+func (b *fakeBackend) DelLink(ctx context.Context, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("DelLink %s", name); err != nil {
+		return err
+	}
+	if _, ok := b.links[name]; !ok {
+		return ErrNoDevice(name)
+	}
+	delete(b.links, name)
+	return nil
+}
+
+func (b *fakeBackend) UpdateFDB(ctx context.Context, op FDBOp, dev string, req fdb.Request, via string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("UpdateFDB %s %s %s state=%#x flags=%#x dst=%v via=%q", op, dev, req.MAC, uint16(req.State), uint16(req.Flags), req.Dst, via); err != nil {
+		return err
+	}
+	l, ok := b.links[dev]
+	if !ok {
+		return ErrNoDevice(dev)
+	}
+	switch via {
+	case "":
+	case "eth0":
+		req.Ifindex = 2
+	default:
+		return ErrNoDevice(via)
+	}
+	switch op {
+	case FDBAdd:
+		return l.fdb.Add(req)
+	case FDBAppend:
+		return l.fdb.Append(req)
+	case FDBReplace:
+		return l.fdb.Replace(req)
+	case FDBDel:
+		return l.fdb.Delete(req)
+	}
+	return Rtnetlink(syscall.EOPNOTSUPP)
+}
+
+func (b *fakeBackend) FlushFDB(ctx context.Context, dev string, f fdb.FlushFilter) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("FlushFDB %s", dev); err != nil {
+		return 0, err
+	}
+	l, ok := b.links[dev]
+	if !ok {
+		return 0, ErrNoDevice(dev)
+	}
+	return l.fdb.Flush(f)
+}
+
+func (b *fakeBackend) FDB(ctx context.Context, dev string) ([]FDBEntry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []FDBEntry
+	for n, l := range b.links {
+		if dev != "" && n != dev {
+			continue
+		}
+		for nb := range l.fdb.Neighs() {
+			via := ""
+			if nb.Ifindex == 2 {
+				via = "eth0"
+			}
+			out = append(out, EntryFromNeigh(n, nb, via))
+		}
+	}
+	if dev != "" && b.links[dev] == nil {
+		return nil, ErrNoDevice(dev)
+	}
+	return out, nil
+}
+
+func (b *fakeBackend) Neighbors(ctx context.Context, dev string) ([]Neighbor, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if dev != "" && b.links[dev] == nil {
+		return nil, ErrNoDevice(dev)
+	}
+	var out []Neighbor
+	for _, n := range b.neigh {
+		if dev == "" || n.Dev == dev {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (b *fakeBackend) Subscribe(ctx context.Context, f EventFilter) (<-chan Event, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan Event, 16)
+	b.subs = append(b.subs, ch)
+	b.subscribed <- struct{}{}
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.subs = slices.DeleteFunc(b.subs, func(c chan Event) bool { return c == ch })
+		close(ch)
+	}()
+	return ch, nil
+}
+
+// emit sends ev to every subscriber and returns how many there were.
+func (b *fakeBackend) emit(ev Event) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.subs {
+		c <- ev
+	}
+	return len(b.subs)
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
