@@ -1,0 +1,145 @@
+// Package vtep is the VXLAN datapath: the receive (underlay → overlay) and
+// transmit (overlay → underlay) pipelines of a set of VXLAN links, with the
+// semantics of the Linux kernel's vxlan driver
+// (drivers/net/vxlan/vxlan_core.c), so that a vtep host and a kernel VTEP
+// interoperate on the wire and behave the same to their users.
+//
+// # Shape
+//
+// A [Host] stands for one network namespace. It holds the links by name,
+// the underlay sockets they share, the host's own underlay addresses (for
+// local bypass) and a neighbour table ([Neighbors], for proxy ARP/ND and
+// route short-circuit; [MemNeighbors] is an in-memory one). Sockets come
+// from an injected [Opener], so the in-memory network of package underlay
+// and its Linux sockets plug in the same way.
+//
+// A [Link] is one VXLAN device, created by [Host.AddLink] from a
+// config.Link (everything `ip link add NAME type vxlan …` can say) and a
+// tap.Device as its overlay port. It has a forwarding database
+// ([Link.FDB], an fdb.Table), counters ([Link.Stats], [Link.VNIStats]),
+// L2/L3-miss notifications ([Link.SubscribeMisses]) and an administrative
+// state ([Link.SetUp]). Its configuration is an immutable snapshot swapped
+// atomically by [Link.Change], so the datapath reads it without locks.
+//
+// Links share a socket, as the kernel's vxlan_sock, when they have the same
+// UDP port, address family and receive flags (config.RcvFlags: gbp, gpe,
+// udp6zerocsumrx, remcsumrx, external, vnifilter); the socket
+// demultiplexes received packets to links by VNI. A second link with a VNI
+// already received on its socket is refused with a [*VNIInUseError]
+// (EEXIST, vxlan_vni_in_use).
+//
+// # Goroutines
+//
+// Each socket has one receive goroutine (routineReceive) and each link one
+// transmit goroutine (routineTransmit) and one timer goroutine for FDB
+// ageing. They start with AddLink and stop when the link is deleted
+// ([Host.DelLink]) or the host closed ([Host.Close], which waits for all of
+// them): closing the overlay port ends the transmit goroutine, closing the
+// last link's socket ends the receive goroutine.
+//
+// # Buffers
+//
+// Every buffer reserves tap.Headroom bytes in front of the frame. Transmit
+// reads a frame at the headroom and writes the outer IPv4 or IPv6, UDP and
+// VXLAN headers in front of it, in place; receive reads an outer packet at
+// the headroom and hands the overlay port a slice that starts
+// tap.Headroom bytes before the inner frame. Each goroutine allocates its
+// batch of buffers once; head-end replication copies a frame into spare
+// buffers kept for the next batch. The steady state allocates nothing.
+//
+// Underlay buffers are whole outer IP packets: the datapath builds the
+// outer headers itself (TTL, TOS and ECN, DF, identification, flow label,
+// UDP checksum) and parses them on receive (outer source for learning,
+// outer TOS for ECN decapsulation, UDP checksum rules).
+//
+// # Receive path (vxlan_rcv)
+//
+// For each outer packet, in the kernel's order; a drop increments the named
+// counter of its [DropReason] and the device counters the kernel bumps:
+//
+//  1. Outer IP and UDP headers consistent (what a kernel socket guarantees),
+//     UDP checksum: zero is accepted over IPv4 and, with udp6zerocsumrx,
+//     over IPv6; a non-zero one is verified unless the Conn did
+//     ([ChecksumVerifier]).
+//  2. VXLAN header present, I flag set, VNI known on the socket (host
+//     counters: too_short, invalid_hdr, vni_not_found).
+//  3. Reserved bits: drop if header & reserved_bits (default: every bit not
+//     claimed by the link's extensions); rx_frame_errors, rx_errors.
+//  4. GPE: P=1, version 0, O=0, a known next protocol.
+//  5. Remote checksum offload (remcsumrx): the inner checksum is left
+//     partial for a port that carries metadata, or completed.
+//  6. External mode: the outer headers become the frame's tunnel metadata.
+//  7. GBP: the policy header becomes the frame's mark, D<<22 | A<<19 | ID.
+//  8. Loop check: an inner source equal to the link's MAC is dropped
+//     (local_mac).
+//  9. Learning (vxlan_snoop): a multicast or zero source is dropped
+//     (mac_invalid_source); a static entry elsewhere drops the frame
+//     (entry_exists); otherwise the entry is created, refreshed or moved.
+//  10. Inner IPv4/IPv6 header present (rx_length_errors).
+//  11. RFC 6040 ECN decapsulation: CE over Not-ECT is dropped
+//     (rx_frame_errors); CE and ECT(1) are propagated.
+//  12. Link down: dev_ready, rx_dropped.
+//  13. Delivery to the overlay port in batches; rx_packets and rx_bytes
+//     (past the inner Ethernet header, as after eth_type_trans).
+//
+// # Transmit path (vxlan_xmit, vxlan_xmit_one)
+//
+//  1. External mode: a frame without tunnel metadata is dropped
+//     (tx_info_missing); metadata without "bridge" is sent where it says.
+//  2. Proxy (arp_reduce, neigh_reduce): ARP requests and Neighbor
+//     Solicitations are always consumed; a NUD_CONNECTED neighbour whose
+//     MAC is not behind a bridge-local FDB entry is answered by a reply
+//     written back to the overlay port (NA flags: R from the FDB entry's
+//     router flag, S, O); an unknown one raises an L3 miss with l3miss.
+//  3. FDB lookup by destination MAC; with rsc and an entry flagged router,
+//     route short-circuit rewrites the MACs from the neighbour table and
+//     looks up again.
+//  4. No entry: the all-zeros entry, else an L2 miss (l2miss, unicast
+//     destinations) and a no_tx_target drop (tx_dropped).
+//  5. Head-end replication: every remote after the first gets a copy, in
+//     list order, then the first remote gets the original, exactly the
+//     kernel's order.
+//  6. Per remote: a bridge-local remote is dropped (remote_any) unless
+//     reached by route short-circuit, which delivers the frame back to the
+//     link; a remote that is one of the host's addresses is delivered to
+//     the local link with that VNI, port, family and receive flags without
+//     encapsulation (local bypass, learning the source behind 127.0.0.1 or
+//     ::1), unless nolocalbypass.
+//  7. Outer headers: source port from the inner flow hash mapped into the
+//     srcport range as udp_flow_src_port (package flow); TTL fixed, auto
+//     (1 for a multicast remote, else [HostOptions].DefaultTTL) or inherit;
+//     TOS fixed or inherit, with ECN encapsulated (inner CE → ECT(0)); DF
+//     unset, set or inherit; IPv6 flow label fixed or inherit; UDP checksum
+//     per udpcsum / udp6zerocsumtx; IPv4 identification from a per-socket
+//     counter; GBP header from the frame's mark; GPE next protocol; remote
+//     checksum offload for partial checksums with remcsumtx, else the inner
+//     checksum is completed.
+//  8. Outer packets are written in batches per socket; tx_packets and
+//     tx_bytes (past the inner MAC header) count what the underlay took.
+//
+// # Frame metadata
+//
+// What the kernel keeps in the sk_buff next to the data travels in a
+// tap.Meta when the overlay port implements tap.MetaDevice (the in-memory
+// tap.Pipe does): the mark (skb->mark, carrying the GBP policy), a partial
+// checksum's start and offset (CHECKSUM_PARTIAL, from a vnet_hdr TAP's
+// NEEDS_CSUM), the protocol of a raw GPE packet, and external mode's
+// tunnel metadata. A Linux TAP carries none of these; for GBP over such a
+// port, [Link.SetDefaultMark] gives every frame without a mark one policy
+// (the kernel has no such setting: there, marks come from netfilter).
+//
+// # Differences from the kernel
+//
+//   - Sockets are opened when a link is added, not when it is brought up;
+//     a down link keeps receiving its VNI and counts the packets as
+//     dev_ready drops, which the kernel only does in a race.
+//   - Routes are not consulted: "local" addresses are [HostOptions].LocalAddrs,
+//     the outer source is the link's local address or the host's first
+//     address of the family, and TTL auto is DefaultTTL. PMTU checks
+//     (skb_tunnel_check_pmtu), nexthop FDB entries and the MDB are not
+//     implemented.
+//   - IPv4 identification uses one counter per socket rather than the
+//     kernel's hashed ip_idents buckets.
+//   - Frames read while a link is down are dropped (tx_dev_down); the
+//     kernel never transmits on a down device.
+package vtep

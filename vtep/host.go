@@ -1,0 +1,489 @@
+package vtep
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/underlay"
+)
+
+// Errors returned by Host and Link.
+var (
+	// ErrExist is the class of "already exists" errors: a duplicate link
+	// name or VNI. errors.Is(err, syscall.EEXIST) also holds.
+	ErrExist error = &errnoError{errno: syscall.EEXIST, text: "vtep: already exists"}
+	// ErrNotFound is returned for an unknown link. errors.Is(err,
+	// syscall.ENODEV) also holds.
+	ErrNotFound error = &errnoError{errno: syscall.ENODEV, text: "vtep: no such link"}
+	// ErrClosed is returned by operations on a closed Host or deleted Link.
+	ErrClosed = errors.New("vtep: closed")
+)
+
+type errnoError struct {
+	errno syscall.Errno
+	text  string
+}
+
+func (e *errnoError) Error() string { return e.text }
+func (e *errnoError) Unwrap() error { return e.errno }
+
+// VNIInUseError is returned by Host.AddLink when another link already
+// receives the VNI on the same socket (same destination port, address
+// family and receive flags), which the kernel refuses with EEXIST
+// (vxlan_config_validate, vxlan_vni_in_use). It matches ErrExist.
+type VNIInUseError struct {
+	VNI  header.VNI
+	Link string // the link that has it
+}
+
+func (e *VNIInUseError) Error() string {
+	return fmt.Sprintf("VNI %d already in use by %s (duplicate VNI)", uint32(e.VNI), e.Link)
+}
+
+// Unwrap returns ErrExist.
+func (e *VNIInUseError) Unwrap() error { return ErrExist }
+
+// RecvFlags are the link flags that decide how a socket parses what it
+// receives; links share a socket only when these are equal
+// (VXLAN_F_RCV_FLAGS, vxlan_find_sock).
+type RecvFlags = config.Flags
+
+// SocketKey identifies a shared VXLAN socket, the kernel's vxlan_sock:
+// one per (address family, UDP port, receive flags).
+type SocketKey struct {
+	IPv6  bool
+	Port  uint16
+	Flags RecvFlags // a subset of config.RcvFlags
+}
+
+func (k SocketKey) String() string {
+	fam := "udp4"
+	if k.IPv6 {
+		fam = "udp6"
+	}
+	return fmt.Sprintf("%s:%d[%v]", fam, k.Port, k.Flags)
+}
+
+// Opener opens underlay sockets for a Host. The in-memory network
+// (internal/netlab) and the Linux implementation plug in here.
+//
+// The Conn must accept IPv6 packets with a zero UDP checksum when
+// key.Flags has config.FlagUDPZeroCsum6RX (UDP_NO_CHECK6_RX). A Conn that
+// verifies UDP checksums before delivering packets, as kernel sockets do,
+// should implement ChecksumVerifier so that the datapath does not verify
+// them again.
+type Opener interface {
+	Open(key SocketKey) (underlay.Conn, error)
+}
+
+// OpenerFunc adapts a function to Opener.
+type OpenerFunc func(key SocketKey) (underlay.Conn, error)
+
+// Open implements Opener.
+func (f OpenerFunc) Open(key SocketKey) (underlay.Conn, error) { return f(key) }
+
+// ChecksumVerifier is an optional interface of underlay.Conn: a Conn whose
+// RXChecksumVerified returns true drops packets with a bad UDP checksum
+// (and IPv6 packets with a zero one, unless opened with
+// FlagUDPZeroCsum6RX) itself, like a kernel UDP socket.
+type ChecksumVerifier interface {
+	RXChecksumVerified() bool
+}
+
+// ChecksumOffloader is an optional interface of underlay.Conn: a Conn
+// whose TXChecksumOffload returns true computes outer UDP checksums
+// itself. The datapath then writes the folded pseudo-header sum into the
+// checksum field of packets that need one (as a CHECKSUM_PARTIAL packet
+// carries it) and zero into those that must go without, instead of
+// summing the payload.
+type ChecksumOffloader interface {
+	TXChecksumOffload() bool
+}
+
+// HostOptions configures NewHost.
+type HostOptions struct {
+	// Opener opens the underlay sockets. Required.
+	Opener Opener
+	// Neighbors is the neighbour table used by proxy ARP/ND and route
+	// short-circuit; nil means an empty MemNeighbors.
+	Neighbors Neighbors
+	// LocalAddrs are this host's own underlay addresses. A remote that is
+	// one of them (or a loopback address) is "local": frames to it are
+	// delivered straight to the local link (local bypass) unless the link
+	// has nolocalbypass. The first address of each family is also the
+	// outer source of links without "local".
+	LocalAddrs []netip.Addr
+	// Ifindex resolves a lower device name ("dev") to an interface index
+	// for multicast joins; nil or 0 lets the Conn choose.
+	Ifindex func(name string) int
+	// FDBClock is the clock of the links' forwarding databases (see
+	// fdb.Config.Clock); nil is the process's monotonic clock.
+	FDBClock fdb.Clock
+	// HashSeed seeds the flow hash (outer source ports); 0 picks a random
+	// seed.
+	HashSeed uint64
+	// DefaultTTL is the outer TTL / hop limit of links with "ttl auto"
+	// (and of "ttl inherit" links sending non-IP frames): what the route's
+	// ip4_dst_hoplimit / ip6_dst_hoplimit would give. 0 means 64, the
+	// default of net.ipv4.ip_default_ttl and net.ipv6.conf.*.hop_limit.
+	DefaultTTL uint8
+	// BufferSize is the size of each datapath buffer, headroom included;
+	// it bounds the largest frame and outer packet. 0 means
+	// tap.Headroom+65535.
+	BufferSize int
+	// Logger receives rare events (read errors, link changes); nil
+	// discards them. The datapath never logs per packet.
+	Logger *slog.Logger
+	// MACs generates link MAC addresses when config.Link.Address is zero;
+	// nil uses crypto/rand (eth_hw_addr_random).
+	MACs func() header.MAC
+}
+
+// Host is one network namespace's worth of VXLAN links: the links by
+// name, the sockets they share, the host's own addresses and its
+// neighbour table. Its methods are safe for concurrent use.
+type Host struct {
+	opener  Opener
+	neigh   Neighbors
+	ifindex func(string) int
+	clock   fdb.Clock
+	seed    uint64
+	ttl     uint8
+	bufSize int
+	log     *slog.Logger
+	macs    func() header.MAC
+
+	locals atomic.Pointer[[]netip.Addr]
+
+	mu      sync.Mutex // guards following
+	links   map[string]*Link
+	sockets map[SocketKey]*socket
+	closed  bool
+
+	wg    sync.WaitGroup // datapath goroutines
+	stats HostStats
+}
+
+// NewHost returns a Host with no links.
+func NewHost(opts HostOptions) (*Host, error) {
+	if opts.Opener == nil {
+		return nil, errors.New("vtep: HostOptions.Opener is required")
+	}
+	h := &Host{
+		opener:  opts.Opener,
+		neigh:   opts.Neighbors,
+		ifindex: opts.Ifindex,
+		clock:   opts.FDBClock,
+		seed:    opts.HashSeed,
+		ttl:     opts.DefaultTTL,
+		bufSize: opts.BufferSize,
+		log:     opts.Logger,
+		macs:    opts.MACs,
+		links:   make(map[string]*Link),
+		sockets: make(map[SocketKey]*socket),
+	}
+	if h.neigh == nil {
+		h.neigh = NewMemNeighbors()
+	}
+	if h.seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		h.seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	if h.ttl == 0 {
+		h.ttl = 64
+	}
+	if h.bufSize <= 0 {
+		h.bufSize = tap.Headroom + 65535
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.macs == nil {
+		h.macs = randomMAC
+	}
+	h.SetLocalAddrs(opts.LocalAddrs)
+	return h, nil
+}
+
+// randomMAC returns a random unicast, locally administered address
+// (eth_random_addr).
+func randomMAC() header.MAC {
+	var m header.MAC
+	rand.Read(m[:])
+	m[0] &^= 0x01 // unicast
+	m[0] |= 0x02  // locally administered
+	return m
+}
+
+// SetLocalAddrs replaces the host's own underlay addresses.
+func (h *Host) SetLocalAddrs(addrs []netip.Addr) {
+	a := make([]netip.Addr, 0, len(addrs))
+	for _, x := range addrs {
+		if x.IsValid() {
+			a = append(a, x.Unmap())
+		}
+	}
+	h.locals.Store(&a)
+}
+
+// LocalAddrs returns the host's own underlay addresses.
+func (h *Host) LocalAddrs() []netip.Addr { return slices.Clone(*h.locals.Load()) }
+
+// isLocal reports whether ip is one of the host's addresses or a loopback
+// address: a route to it would be RTCF_LOCAL.
+func (h *Host) isLocal(ip netip.Addr) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	for _, a := range *h.locals.Load() {
+		if a == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceFor returns the host's first address of the family, the outer
+// source a route lookup would pick for a link without "local".
+func (h *Host) sourceFor(v6 bool) netip.Addr {
+	for _, a := range *h.locals.Load() {
+		if a.Is6() == v6 && !a.IsLoopback() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// Stats returns the host's counters: packets dropped before they could be
+// matched to a link.
+func (h *Host) Stats() Snapshot { return h.stats.Snapshot() }
+
+// Neighbors returns the host's neighbour table.
+func (h *Host) Neighbors() Neighbors { return h.neigh }
+
+// Link returns the link with the given name, or nil.
+func (h *Host) Link(name string) *Link {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.links[name]
+}
+
+// Links returns the host's links, sorted by name.
+func (h *Host) Links() []*Link {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ls := make([]*Link, 0, len(h.links))
+	for _, l := range h.links {
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b *Link) int {
+		if a.name < b.name {
+			return -1
+		}
+		if a.name > b.name {
+			return 1
+		}
+		return 0
+	})
+	return ls
+}
+
+// socketKeys returns the keys of the sockets a link with cfg uses: one for
+// its family, or both families in external mode (vxlan_sock_add).
+func socketKeys(cfg *config.Link) []SocketKey {
+	fl := cfg.Flags() & config.RcvFlags
+	port := cfg.Port()
+	if cfg.External {
+		return []SocketKey{{IPv6: false, Port: port, Flags: fl}, {IPv6: true, Port: port, Flags: fl}}
+	}
+	return []SocketKey{{IPv6: cfg.IsIPv6(), Port: port, Flags: fl}}
+}
+
+// AddLink creates a link from cfg with dev as its overlay port, like `ip
+// link add NAME type vxlan ...`. The link owns dev from now on: DelLink
+// and Close close it. The link starts administratively down; SetUp(true)
+// brings it up. AddLink fails if cfg is invalid, the name is taken, or
+// another link on the same socket has the VNI (a *VNIInUseError).
+func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
+	if dev == nil {
+		return nil, errors.New("vtep: AddLink: nil overlay device")
+	}
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("vtep: AddLink: link has no name: %w", config.ErrInvalid)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.Canonical()
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := h.links[cfg.Name]; ok {
+		return nil, fmt.Errorf("vtep: link %s: %w", cfg.Name, ErrExist)
+	}
+	if err := h.vniInUseLocked(nil, &cfg, cfg.VNI); err != nil {
+		return nil, err
+	}
+	if cfg.Address.IsZero() {
+		cfg.Address = h.macs()
+	}
+
+	l, err := newLink(h, cfg, dev)
+	if err != nil {
+		return nil, err
+	}
+	// Open (or share) the sockets.
+	var socks []*socket
+	for _, k := range socketKeys(&cfg) {
+		s, err := h.acquireSocketLocked(k)
+		if err != nil {
+			for _, s := range socks {
+				h.releaseSocketLocked(s)
+			}
+			return nil, err
+		}
+		socks = append(socks, s)
+	}
+	for _, s := range socks {
+		if s.key.IPv6 {
+			l.sock6 = s
+		} else {
+			l.sock4 = s
+		}
+	}
+	h.links[cfg.Name] = l
+	for _, s := range socks {
+		s.rebuildLocked()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stopFDB = cancel
+	h.wg.Add(2)
+	go l.routineTransmit()
+	go l.routineFDB(ctx)
+	h.log.Info("link added", "link", cfg.Name, "vni", uint32(cfg.VNI), "port", cfg.Port())
+	return l, nil
+}
+
+// vniInUseLocked reports whether a link other than self receives vni on
+// the socket cfg would use (vxlan_config_validate / vxlan_vni_in_use).
+func (h *Host) vniInUseLocked(self *Link, cfg *config.Link, vni header.VNI) error {
+	mask := config.RcvFlags | config.FlagIPv6
+	for _, o := range h.links {
+		if o == self {
+			continue
+		}
+		oc := o.Config()
+		if oc.Port() != cfg.Port() || oc.Flags()&mask != cfg.Flags()&mask {
+			continue
+		}
+		if oc.VNIFilter {
+			if _, ok := o.vniFilter.Load().stats[vni]; !ok {
+				continue
+			}
+		} else if oc.VNI != vni {
+			continue
+		}
+		return &VNIInUseError{VNI: vni, Link: o.name}
+	}
+	return nil
+}
+
+func (h *Host) acquireSocketLocked(k SocketKey) (*socket, error) {
+	if s, ok := h.sockets[k]; ok {
+		s.refs++
+		return s, nil
+	}
+	conn, err := h.opener.Open(k)
+	if err != nil {
+		return nil, fmt.Errorf("vtep: open socket %v: %w", k, err)
+	}
+	s := newSocket(h, k, conn)
+	h.sockets[k] = s
+	h.wg.Add(1)
+	go s.routineReceive()
+	return s, nil
+}
+
+func (h *Host) releaseSocketLocked(s *socket) {
+	s.refs--
+	if s.refs > 0 {
+		s.rebuildLocked()
+		return
+	}
+	delete(h.sockets, s.key)
+	s.conn.Close()
+}
+
+// DelLink deletes the link: it is brought down, removed from its sockets
+// (closing them when no other link uses them) and its overlay port is
+// closed. Miss subscriptions are closed.
+func (h *Host) DelLink(name string) error {
+	h.mu.Lock()
+	l, ok := h.links[name]
+	if !ok {
+		h.mu.Unlock()
+		return fmt.Errorf("vtep: link %s: %w", name, ErrNotFound)
+	}
+	delete(h.links, name)
+	for _, s := range []*socket{l.sock4, l.sock6} {
+		if s != nil {
+			h.releaseSocketLocked(s)
+		}
+	}
+	h.mu.Unlock()
+	l.destroy()
+	return nil
+}
+
+// findLink returns the link that would receive a packet for vni on the
+// socket (family, port, flags): the target of local bypass
+// (vxlan_find_vni).
+func (h *Host) findLink(v6 bool, port uint16, flags config.Flags, vni header.VNI) *Link {
+	h.mu.Lock()
+	s := h.sockets[SocketKey{IPv6: v6, Port: port, Flags: flags & config.RcvFlags}]
+	h.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	l, _ := s.lookup(vni)
+	return l
+}
+
+// Close deletes every link, closes every socket and waits for the
+// datapath goroutines to exit.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.wg.Wait()
+		return nil
+	}
+	h.closed = true
+	names := make([]string, 0, len(h.links))
+	for n := range h.links {
+		names = append(names, n)
+	}
+	h.mu.Unlock()
+	for _, n := range names {
+		h.DelLink(n)
+	}
+	h.wg.Wait()
+	return nil
+}

@@ -1,0 +1,418 @@
+package vtep_test
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/internal/netlab"
+	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/underlay"
+	"github.com/vtepd/vtep/vtep"
+)
+
+// Addresses used throughout the lab tests: underlay VTEP addresses
+// 192.0.2.N / 2001:db8::N, overlay hosts 10.1.0.N / fd00::N with MACs
+// 02:aa:00:00:00:0N.
+var (
+	vtep1, vtep2, vtep3, vtep4 = ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"), ip("192.0.2.4")
+	vtep6a, vtep6b             = ip("2001:db8::1"), ip("2001:db8::2")
+
+	macA, macB, macC = mac("02:aa:00:00:00:01"), mac("02:aa:00:00:00:02"), mac("02:aa:00:00:00:03")
+	ipA, ipB, ipC    = ip("10.1.0.1"), ip("10.1.0.2"), ip("10.1.0.3")
+	ip6A, ip6B       = ip("fd00::1"), ip("fd00::2")
+)
+
+func ip(s string) netip.Addr                     { return netip.MustParseAddr(s) }
+func mac(s string) header.MAC                    { return header.MustParseMAC(s) }
+func payload(n int) []byte                       { return bytes.Repeat([]byte{0x5a}, n) }
+func counter(l *netlab.Link, name string) uint64 { return l.Stats().Get(name) }
+
+// bubble runs f in a synctest bubble with a lab that is closed (and
+// checked for leaked goroutines) when f returns.
+func bubble(t *testing.T, opts netlab.Options, f func(t *testing.T, lab *netlab.Lab)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		f(t, netlab.NewForTest(t, opts))
+	})
+}
+
+// recvAll waits for the datapath to settle and returns the frames waiting
+// at l's overlay port.
+func recvAll(l *netlab.Link) []tap.Frame {
+	synctest.Wait()
+	return l.Drain()
+}
+
+// expectFrames checks that l delivered exactly want, byte for byte; a nil
+// want matches any frame.
+func expectFrames(t *testing.T, l *netlab.Link, want ...[]byte) []tap.Frame {
+	t.Helper()
+	got := recvAll(l)
+	if len(got) != len(want) {
+		t.Fatalf("%s/%s: got %d frames, want %d", l.Host.Name, l.Name(), len(got), len(want))
+	}
+	for i := range want {
+		if want[i] != nil && !bytes.Equal(got[i].Data, want[i]) {
+			t.Errorf("%s/%s: frame %d:\n got %x\nwant %x", l.Host.Name, l.Name(), i, got[i].Data, want[i])
+		}
+	}
+	return got
+}
+
+// twoHosts builds h1 and h2 with one link each, VNI 42, flooding to each
+// other through the all-zeros entry.
+func twoHosts(t *testing.T, lab *netlab.Lab, extra string) (*netlab.Link, *netlab.Link) {
+	h1 := lab.MustAddHost(t, "h1", "192.0.2.1")
+	h2 := lab.MustAddHost(t, "h2", "192.0.2.2")
+	l1 := h1.MustAddLink(t, "vx0", "id 42 remote 192.0.2.2 local 192.0.2.1 dstport 4789 "+extra)
+	l2 := h2.MustAddLink(t, "vx0", "id 42 remote 192.0.2.1 local 192.0.2.2 dstport 4789 "+extra)
+	return l1, l2
+}
+
+// TestTwoHostsARPAndPingLearn: an ARP request floods through the default
+// (all-zeros) entry, the reply and an ICMP echo exchange go unicast once
+// both sides learned the other's MAC (vxlan_xmit, vxlan_snoop). Every frame
+// comes out byte-identical.
+func TestTwoHostsARPAndPingLearn(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		l1, l2 := twoHosts(t, lab, "")
+
+		req := netlab.ARPRequest(macA, ipA, ipB)
+		l1.Send(req)
+		expectFrames(t, l2, req)
+		if e, _ := l2.FDB().Get(macA, 42); e == nil {
+			t.Fatalf("h2 did not learn %v", macA)
+		} else if r, _ := e.FirstRemote(); r.IP != vtep1 {
+			t.Fatalf("h2 learned %v behind %v, want %v", macA, r.IP, vtep1)
+		}
+
+		rep := netlab.ARPReply(macB, ipB, macA, ipA)
+		l2.Send(rep)
+		expectFrames(t, l1, rep)
+		if e, _ := l1.FDB().Get(macB, 42); e == nil {
+			t.Fatalf("h1 did not learn %v", macB)
+		}
+
+		for seq := range uint16(5) {
+			ping := netlab.Echo(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB}, false, 7, seq, payload(56))
+			l1.Send(ping)
+			expectFrames(t, l2, ping)
+			pong := netlab.Echo(netlab.IP{SrcMAC: macB, DstMAC: macA, Src: ipB, Dst: ipA}, true, 7, seq, payload(56))
+			l2.Send(pong)
+			expectFrames(t, l1, pong)
+		}
+		for _, l := range []*netlab.Link{l1, l2} {
+			if got := counter(l, "tx_packets"); got != 6 {
+				t.Errorf("%s tx_packets = %d, want 6", l.Host.Name, got)
+			}
+			if got := counter(l, "rx_packets"); got != 6 {
+				t.Errorf("%s rx_packets = %d, want 6", l.Host.Name, got)
+			}
+			if got := counter(l, "fdb_learned"); got != 1 {
+				t.Errorf("%s fdb_learned = %d, want 1", l.Host.Name, got)
+			}
+		}
+		// rx_bytes and tx_bytes count past the inner Ethernet header
+		// (eth_type_trans; iptunnel_xmit's skb_inner_network_offset).
+		wantBytes := uint64(len(req)-14) + 5*uint64(len(netlab.Echo(netlab.IP{Src: ipA, Dst: ipB}, false, 0, 0, payload(56)))-14)
+		if got := counter(l1, "tx_bytes"); got != wantBytes {
+			t.Errorf("h1 tx_bytes = %d, want %d", got, wantBytes)
+		}
+		if got := counter(l2, "rx_bytes"); got != wantBytes {
+			t.Errorf("h2 rx_bytes = %d, want %d", got, wantBytes)
+		}
+		if s := lab.Net.Stats(); s.Sent != 12 || s.Delivered != 12 {
+			t.Errorf("underlay stats %+v, want 12 sent and delivered", s)
+		}
+	})
+}
+
+var _ = underlay.CaptureSent
+
+// addFDB adds a permanent entry (`bridge fdb add MAC dev L dst DST port P
+// vni V self permanent`); port and vni 0 mean the link's.
+func addFDB(t *testing.T, l *netlab.Link, m header.MAC, dst netip.Addr, port uint16, vni uint32, flags fdb.Flags) {
+	t.Helper()
+	r := fdb.Request{MAC: m, State: fdb.StatePermanent | fdb.StateNoARP, Flags: fdb.FlagSelf | flags, Dst: dst, Port: port}
+	if vni != 0 {
+		r.VNI, r.HasVNI = header.VNI(vni), true
+	}
+	if err := l.FDB().Add(r); err != nil {
+		t.Fatalf("fdb add %v dst %v: %v", m, dst, err)
+	}
+}
+
+// appendFDB appends a remote to an entry (`bridge fdb append`).
+func appendFDB(t *testing.T, l *netlab.Link, m header.MAC, dst netip.Addr) {
+	t.Helper()
+	if err := l.FDB().Append(fdb.Request{MAC: m, State: fdb.StatePermanent | fdb.StateNoARP, Flags: fdb.FlagSelf, Dst: dst}); err != nil {
+		t.Fatalf("fdb append %v dst %v: %v", m, dst, err)
+	}
+}
+
+// learnedAt returns the first remote of the entry for m, or the invalid
+// address.
+func learnedAt(l *netlab.Link, m header.MAC) netip.Addr {
+	e, _ := l.FDB().Get(m, l.Config().VNI)
+	if e == nil {
+		return netip.Addr{}
+	}
+	r, _ := e.FirstRemote()
+	return r.IP
+}
+
+// TestFloodHeadEndReplicationOrder: a broadcast frame with no FDB entry
+// goes to every remote of the all-zeros entry. vxlan_xmit sends clones to
+// the second and later remotes in list order and the original to the first
+// remote last, so the wire order for the list [h2, h3, h4] is h3, h4, h2.
+func TestFloodHeadEndReplicationOrder(t *testing.T) {
+	rec := &recorder{}
+	bubble(t, netlab.Options{Trace: rec.trace}, func(t *testing.T, lab *netlab.Lab) {
+		h1 := lab.MustAddHost(t, "h1", "192.0.2.1")
+		l1 := h1.MustAddLink(t, "vx0", "id 42 remote 192.0.2.2 local 192.0.2.1 dstport 4789")
+		appendFDB(t, l1, header.ZeroMAC, vtep3)
+		appendFDB(t, l1, header.ZeroMAC, vtep4)
+		var peers []*netlab.Link
+		for i, a := range []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"} {
+			h := lab.MustAddHost(t, "h"+string(rune('2'+i)), a)
+			peers = append(peers, h.MustAddLink(t, "vx0", "id 42 local "+a+" dstport 4789"))
+		}
+		req := netlab.ARPRequest(macA, ipA, ipB)
+		l1.Send(req)
+		for _, p := range peers {
+			expectFrames(t, p, req)
+		}
+		sent := rec.take()
+		var order []netip.Addr
+		for _, s := range sent {
+			o := decodeOuter(t, s.pkt)
+			if !bytes.Equal(o.inner, req) || o.vni() != 42 {
+				t.Errorf("flooded copy to %v carries %x vni %d", o.dst, o.inner, o.vni())
+			}
+			order = append(order, o.dst)
+		}
+		want := []netip.Addr{vtep3, vtep4, vtep2}
+		if !slices.Equal(order, want) {
+			t.Errorf("replication order %v, want %v (vxlan_xmit: clones first, original to the first remote last)", order, want)
+		}
+		if got := counter(l1, "tx_packets"); got != 3 {
+			t.Errorf("tx_packets = %d, want 3 (one per remote)", got)
+		}
+	})
+}
+
+// TestMACMigrationBetweenHosts: a learned entry moves when the MAC shows up
+// behind another VTEP (vxlan_snoop: "%pM migrated from %pIS to %pIS"), and
+// only the remote IP changes.
+func TestMACMigrationBetweenHosts(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		h1 := lab.MustAddHost(t, "h1", "192.0.2.1")
+		h2 := lab.MustAddHost(t, "h2", "192.0.2.2")
+		h3 := lab.MustAddHost(t, "h3", "192.0.2.3")
+		l1 := h1.MustAddLink(t, "vx0", "id 42 remote 192.0.2.3 local 192.0.2.1 dstport 4789")
+		l2 := h2.MustAddLink(t, "vx0", "id 42 remote 192.0.2.3 local 192.0.2.2 dstport 4789")
+		l3 := h3.MustAddLink(t, "vx0", "id 42 local 192.0.2.3 dstport 4789")
+		events, cancel := l3.FDB().Subscribe(16)
+		defer cancel()
+
+		f := netlab.ARPRequest(macA, ipA, ipC)
+		l1.Send(f)
+		expectFrames(t, l3, f)
+		if got := learnedAt(l3, macA); got != vtep1 {
+			t.Fatalf("learned %v behind %v, want %v", macA, got, vtep1)
+		}
+		l2.Send(f) // macA moved to h2
+		expectFrames(t, l3, f)
+		if got := learnedAt(l3, macA); got != vtep2 {
+			t.Fatalf("after the move %v is behind %v, want %v", macA, got, vtep2)
+		}
+		if got := counter(l3, "fdb_migrated"); got != 1 {
+			t.Errorf("fdb_migrated = %d, want 1", got)
+		}
+		var types []fdb.EventType
+		for len(events) > 0 {
+			types = append(types, (<-events).Type)
+		}
+		if !slices.Equal(types, []fdb.EventType{fdb.EventLearned, fdb.EventMigrated}) {
+			t.Errorf("FDB events %v, want [learned migrated]", types)
+		}
+	})
+}
+
+// TestStaticEntryRefusesMigration: traffic from a MAC that has a static
+// entry pointing at another VTEP is dropped, not learned ("Don't migrate
+// static entries, drop packets", vxlan_snoop; VXLAN_ENTRY_EXISTS).
+func TestStaticEntryRefusesMigration(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		l1, l2 := twoHosts(t, lab, "")
+		addFDB(t, l2, macA, vtep3, 0, 0, 0)
+		l1.Send(netlab.ARPRequest(macA, ipA, ipB))
+		expectFrames(t, l2)
+		if got := learnedAt(l2, macA); got != vtep3 {
+			t.Errorf("static entry moved to %v", got)
+		}
+		if got := counter(l2, "drop_entry_exists"); got != 1 {
+			t.Errorf("drop_entry_exists = %d, want 1", got)
+		}
+		// Without learning the static entry is not consulted on receive.
+		l1b, l2b := l1, l2
+		_ = l1b
+		if err := l2b.Change(withArgs(t, l2b, "nolearning")); err != nil {
+			t.Fatal(err)
+		}
+		f := netlab.ARPRequest(macA, ipA, ipB)
+		l1.Send(f)
+		expectFrames(t, l2, f)
+	})
+}
+
+// TestAgeingWithFakeClock: a learned entry lives for "ageing" seconds after
+// its last refresh and is removed by the next sweep, which runs at most
+// FDB_AGE_INTERVAL (10 s) later (vxlan_cleanup). Static entries never age.
+func TestAgeingWithFakeClock(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		l1, l2 := twoHosts(t, lab, "ageing 30")
+		addFDB(t, l2, macC, vtep3, 0, 0, 0)
+		events, cancel := l2.FDB().Subscribe(16)
+		defer cancel()
+		f := netlab.ARPRequest(macA, ipA, ipB)
+		l1.Send(f)
+		expectFrames(t, l2, f)
+		start := time.Now()
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if !learnedAt(l2, macA).IsValid() {
+			t.Fatalf("entry aged after %v, before its 30 s", time.Since(start))
+		}
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		if learnedAt(l2, macA).IsValid() {
+			t.Fatalf("entry still there after %v", time.Since(start))
+		}
+		if !learnedAt(l2, macC).IsValid() {
+			t.Errorf("static entry aged")
+		}
+		var aged bool
+		for len(events) > 0 {
+			if ev := <-events; ev.Type == fdb.EventAged && ev.Key.MAC == macA {
+				aged = true
+			}
+		}
+		if !aged {
+			t.Errorf("no aged event for %v", macA)
+		}
+	})
+}
+
+// TestIPv6Underlay: links over an IPv6 underlay build IPv6 outer headers
+// (udp6_set_csum, hop limit 64, flow label 0) and learn IPv6 VTEPs.
+func TestIPv6Underlay(t *testing.T) {
+	rec := &recorder{}
+	bubble(t, netlab.Options{Trace: rec.trace}, func(t *testing.T, lab *netlab.Lab) {
+		h1 := lab.MustAddHost(t, "h1", "2001:db8::1")
+		h2 := lab.MustAddHost(t, "h2", "2001:db8::2")
+		l1 := h1.MustAddLink(t, "vx0", "id 7 remote 2001:db8::2 local 2001:db8::1 dstport 4789")
+		l2 := h2.MustAddLink(t, "vx0", "id 7 remote 2001:db8::1 local 2001:db8::2 dstport 4789")
+		ping := netlab.Echo(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ip6A, Dst: ip6B, TOS: 0x01}, false, 1, 1, payload(100))
+		l1.Send(ping)
+		expectFrames(t, l2, ping)
+		if got := learnedAt(l2, macA); got != vtep6a {
+			t.Errorf("learned %v behind %v, want %v", macA, got, vtep6a)
+		}
+		sent := rec.take()
+		if len(sent) != 1 {
+			t.Fatalf("%d packets sent, want 1", len(sent))
+		}
+		o := decodeOuter(t, sent[0].pkt)
+		if !o.v6 || o.src != vtep6a || o.dst != vtep6b || o.ttl != 64 || o.label != 0 || o.udpCsum == 0 || o.dport != 4789 || o.vni() != 7 {
+			t.Errorf("outer header %+v", o)
+		}
+		if o.tos != 0x01 {
+			t.Errorf("outer traffic class %#x, want ECT(1) copied from the inner packet", o.tos)
+		}
+	})
+}
+
+// TestTwoVNIsShareOneSocket: links with different VNIs and the same port,
+// family and receive flags share one socket (vxlan_find_sock), and received
+// packets are demultiplexed by VNI (vxlan_vs_find_vni).
+func TestTwoVNIsShareOneSocket(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		h1 := lab.MustAddHost(t, "h1", "192.0.2.1")
+		h2 := lab.MustAddHost(t, "h2", "192.0.2.2")
+		a10 := h1.MustAddLink(t, "vx10", "id 10 remote 192.0.2.2 dstport 4789")
+		a20 := h1.MustAddLink(t, "vx20", "id 20 remote 192.0.2.2 dstport 4789")
+		b10 := h2.MustAddLink(t, "vx10", "id 10 remote 192.0.2.1 dstport 4789")
+		b20 := h2.MustAddLink(t, "vx20", "id 20 remote 192.0.2.1 dstport 4789")
+		f10 := netlab.ARPRequest(macA, ipA, ipB)
+		f20 := netlab.ARPRequest(macC, ipC, ipB)
+		a10.Send(f10)
+		a20.Send(f20)
+		expectFrames(t, b10, f10)
+		expectFrames(t, b20, f20)
+		if learnedAt(b10, macC).IsValid() || learnedAt(b20, macA).IsValid() {
+			t.Errorf("a MAC was learned on the wrong VNI")
+		}
+		// A third link on the same socket key with a VNI in use fails.
+		_, err := h2.AddLink("vx10b", "id 10 dstport 4789")
+		var inUse *vtep.VNIInUseError
+		if !errors.As(err, &inUse) || !errors.Is(err, vtep.ErrExist) || !errors.Is(err, syscall.EEXIST) {
+			t.Fatalf("duplicate VNI: err = %v, want a *VNIInUseError matching EEXIST", err)
+		}
+		if want := "VNI 10 already in use by vx10 (duplicate VNI)"; err.Error() != want {
+			t.Errorf("error %q, want %q", err, want)
+		}
+		// Another port is another socket: the VNI is free there.
+		h2.MustAddLink(t, "vx10c", "id 10 dstport 4790")
+	})
+}
+
+// TestDuplicateVNIRefused: vxlan_vni_in_use makes a second device with
+// the same VNI, port, family and receive flags fail with EEXIST.
+func TestDuplicateVNIRefused(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		h := lab.MustAddHost(t, "h1", "192.0.2.1", "2001:db8::1")
+		h.MustAddLink(t, "vx0", "id 42 dstport 4789")
+		_, err := h.AddLink("vx1", "id 42 dstport 4789")
+		if !errors.Is(err, syscall.EEXIST) || err.Error() != "VNI 42 already in use by vx0 (duplicate VNI)" {
+			t.Fatalf("err = %v", err)
+		}
+		// Same VNI over the other family is a different socket.
+		h.MustAddLink(t, "vx6", "id 42 local 2001:db8::1 dstport 4789")
+		// After deleting vx0 the VNI is free again.
+		if err := h.VTEP.DelLink("vx0"); err != nil {
+			t.Fatal(err)
+		}
+		h.MustAddLink(t, "vx1", "id 42 dstport 4789")
+		if err := h.VTEP.DelLink("nope"); !errors.Is(err, vtep.ErrNotFound) {
+			t.Errorf("DelLink of a missing link: %v", err)
+		}
+	})
+}
+
+// withArgs applies `ip link set NAME type vxlan ARGS` to l's configuration.
+func withArgs(t *testing.T, l *netlab.Link, args string) config.Link {
+	t.Helper()
+	c, err := l.Config().Change(strings.Fields(args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type fdbRequest = fdb.Request
+
+const (
+	fdbPermanent = fdb.StatePermanent | fdb.StateNoARP
+	fdbSelf      = fdb.FlagSelf
+)

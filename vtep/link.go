@@ -1,0 +1,589 @@
+package vtep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/tap"
+)
+
+// Link is one VXLAN device: a configuration snapshot, a forwarding
+// database, an overlay port (tap.Device) and counters. It is created by
+// Host.AddLink. Its methods are safe for concurrent use.
+//
+// The configuration is an immutable snapshot swapped atomically by Change,
+// so the datapath reads it without locks.
+type Link struct {
+	host *Host
+	name string
+	dev  tap.Device
+	mdev tap.MetaDevice // dev, if it carries frame metadata
+	fdb  *fdb.Table
+
+	state atomic.Pointer[linkState]
+	up    atomic.Bool
+	gone  atomic.Bool
+
+	sock4, sock6 *socket // immutable after AddLink
+
+	stats     Stats
+	vniStats  VNIStats // the link's VNI (without vnifilter)
+	vniFilter atomic.Pointer[vniFilter]
+	misses    missHub
+
+	defaultMark atomic.Uint32
+
+	writeMu sync.Mutex // serialises writes to dev; guards wmetas
+	wmetas  []tap.Meta
+
+	mu      sync.Mutex // serialises Change, SetUp and VNI filter changes
+	stopFDB context.CancelFunc
+}
+
+// linkState is the datapath's view of a configuration, derived once per
+// change.
+type linkState struct {
+	cfg   config.Link
+	flags config.Flags
+	mac   header.MAC
+
+	v6             bool
+	vni            header.VNI
+	port           uint16
+	srcMin, srcMax uint16
+	local          netip.Addr // valid, specified outer source, or zero
+
+	learn, proxy, rsc, l2miss, l3miss bool
+	external, gbp, gpe                bool
+	remcsumRX, remcsumTX, localBypass bool
+	udpCsum4, udpCsum6                bool
+	udp6ZeroRX                        bool
+
+	ttl          uint8
+	ttlInherit   bool
+	tos          uint8 // config.TOSInherit means inherit
+	df           config.DF
+	label        uint32
+	labelInherit bool
+
+	rsvFlags, rsvVNI uint32 // reserved_bits, as two header words
+
+	group        netip.Addr // multicast default destination, or zero
+	groupIfindex int
+}
+
+func (h *Host) newLinkState(cfg config.Link) *linkState {
+	fl := cfg.Flags()
+	st := &linkState{
+		cfg:          cfg,
+		flags:        fl,
+		mac:          cfg.Address,
+		v6:           cfg.IsIPv6(),
+		vni:          cfg.VNI,
+		port:         cfg.Port(),
+		learn:        fl&config.FlagLearn != 0,
+		proxy:        cfg.Proxy,
+		rsc:          cfg.RSC,
+		l2miss:       cfg.L2Miss,
+		l3miss:       cfg.L3Miss,
+		external:     cfg.External,
+		gbp:          cfg.GBP,
+		gpe:          cfg.GPE,
+		remcsumRX:    cfg.RemCsumRX,
+		remcsumTX:    cfg.RemCsumTX,
+		localBypass:  !cfg.NoLocalBypass,
+		udpCsum4:     !cfg.NoUDPCsum,
+		udpCsum6:     !cfg.UDP6ZeroCsumTX,
+		udp6ZeroRX:   cfg.UDP6ZeroCsumRX,
+		ttl:          cfg.TTL,
+		ttlInherit:   cfg.TTLInherit,
+		tos:          cfg.TOS,
+		df:           cfg.DF,
+		label:        cfg.FlowLabel & config.MaxFlowLabel,
+		labelInherit: cfg.LabelPolicy == config.LabelInherit,
+	}
+	st.srcMin, st.srcMax = cfg.SourcePortRange()
+	if cfg.Local.IsValid() && !cfg.Local.IsUnspecified() {
+		st.local = cfg.Local.Unmap()
+	}
+	rb := cfg.EffectiveReservedBits()
+	st.rsvFlags, st.rsvVNI = uint32(rb>>32), uint32(rb)
+	if cfg.IsGroup() {
+		st.group = cfg.Remote.Unmap()
+		if h.ifindex != nil && cfg.Dev != "" {
+			st.groupIfindex = h.ifindex(cfg.Dev)
+		}
+	}
+	return st
+}
+
+// vniFilter is the VNI list of a vnifilter link (`bridge vni`): an
+// immutable map swapped on change.
+type vniFilter struct {
+	stats  map[header.VNI]*VNIStats
+	groups map[header.VNI]netip.Addr
+}
+
+func newLink(h *Host, cfg config.Link, dev tap.Device) (*Link, error) {
+	fc := fdb.Config{
+		VNI:        cfg.VNI,
+		Port:       cfg.Port(),
+		IPv6:       cfg.IsIPv6(),
+		External:   cfg.External,
+		Ageing:     cfg.AgeingTime(),
+		MaxAddress: cfg.MaxAddress,
+		Clock:      h.clock,
+	}
+	if cfg.HasRemote() {
+		fc.Remote = cfg.Remote.Unmap()
+		if h.ifindex != nil && cfg.Dev != "" {
+			fc.RemoteIfindex = h.ifindex(cfg.Dev)
+		}
+	}
+	t, err := fdb.New(fc)
+	if err != nil {
+		return nil, err
+	}
+	l := &Link{
+		host: h,
+		name: cfg.Name,
+		dev:  dev,
+		fdb:  t,
+	}
+	if md, ok := dev.(tap.MetaDevice); ok {
+		l.mdev = md
+	}
+	l.state.Store(h.newLinkState(cfg))
+	l.vniFilter.Store(&vniFilter{})
+	return l, nil
+}
+
+// Name returns the link's name.
+func (l *Link) Name() string { return l.name }
+
+// Config returns the link's current configuration.
+func (l *Link) Config() config.Link { return l.state.Load().cfg }
+
+// MAC returns the link's Ethernet address.
+func (l *Link) MAC() header.MAC { return l.state.Load().mac }
+
+// FDB returns the link's forwarding database, for `bridge fdb` requests.
+func (l *Link) FDB() *fdb.Table { return l.fdb }
+
+// Device returns the link's overlay port.
+func (l *Link) Device() tap.Device { return l.dev }
+
+// IsUp reports whether the link is administratively up.
+func (l *Link) IsUp() bool { return l.up.Load() }
+
+// Stats returns a snapshot of the link's counters.
+func (l *Link) Stats() Snapshot { return l.stats.Snapshot() }
+
+// Counters returns the link's live counters.
+func (l *Link) Counters() *Stats { return &l.stats }
+
+// VNIStats returns the per-VNI counters: the link's VNI, or each VNI of a
+// vnifilter link.
+func (l *Link) VNIStats() []VNISnapshot {
+	st := l.state.Load()
+	if !st.cfg.VNIFilter {
+		return []VNISnapshot{l.vniStats.snapshot(st.vni)}
+	}
+	f := l.vniFilter.Load()
+	out := make([]VNISnapshot, 0, len(f.stats))
+	for v, s := range f.stats {
+		out = append(out, s.snapshot(v))
+	}
+	return out
+}
+
+// vniStatsFor returns the per-VNI counters for vni, or nil.
+func (l *Link) vniStatsFor(st *linkState, vni header.VNI) *VNIStats {
+	if !st.cfg.VNIFilter {
+		return &l.vniStats
+	}
+	return l.vniFilter.Load().stats[vni]
+}
+
+// SubscribeMisses returns a channel of L2/L3-miss notifications, buffered
+// to n. Notifications that do not fit are dropped and counted
+// (misses_dropped); the datapath never blocks on a subscriber. cancel
+// unsubscribes and closes the channel; deleting the link closes it too.
+func (l *Link) SubscribeMisses(n int) (misses <-chan Miss, cancel func()) {
+	return l.misses.subscribe(n)
+}
+
+// SetDefaultMark sets the mark given to frames read from an overlay port
+// that cannot carry marks (a Linux TAP), so that a GBP link can tag all
+// its traffic with one group policy (mark = D<<22 | A<<19 | policy ID).
+// Frames from a tap.MetaDevice keep their own mark when it is non-zero.
+// The kernel has no such setting: there, marks come from netfilter.
+func (l *Link) SetDefaultMark(mark uint32) { l.defaultMark.Store(mark) }
+
+// SetUp brings the link administratively up or down, as `ip link set
+// NAME up|down`. Up joins the multicast group of a group link (vxlan_open);
+// down leaves it and flushes the dynamic FDB entries (vxlan_stop). While
+// down, received packets for the link are counted as dropped (dev_ready)
+// and frames from its overlay port are dropped.
+func (l *Link) SetUp(up bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone.Load() {
+		return ErrClosed
+	}
+	if l.up.Load() == up {
+		return nil
+	}
+	st := l.state.Load()
+	if up {
+		if err := l.joinGroups(st); err != nil {
+			return err
+		}
+		l.up.Store(true)
+		return nil
+	}
+	l.up.Store(false)
+	l.leaveGroups(st)
+	l.fdb.FlushDown()
+	return nil
+}
+
+// groupsOf returns the multicast groups a link joins when up: its default
+// group and the groups of its vnifilter entries.
+func (l *Link) groupsOf(st *linkState) []netip.Addr {
+	var gs []netip.Addr
+	if st.group.IsValid() {
+		gs = append(gs, st.group)
+	}
+	for _, g := range l.vniFilter.Load().groups {
+		if g.IsValid() && g.IsMulticast() && g != st.group {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// groupUsed reports whether another up link on the same socket uses the
+// group on the same interface (vxlan_group_used).
+func (l *Link) groupUsed(group netip.Addr, ifindex int) bool {
+	h := l.host
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range h.links {
+		if o == l || !o.up.Load() {
+			continue
+		}
+		if o.sock4 != l.sock4 || o.sock6 != l.sock6 {
+			continue
+		}
+		ost := o.state.Load()
+		if ost.groupIfindex != ifindex {
+			continue
+		}
+		for _, g := range o.groupsOf(ost) {
+			if g == group {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (l *Link) sockFor(v6 bool) *socket {
+	if v6 {
+		return l.sock6
+	}
+	return l.sock4
+}
+
+func (l *Link) joinGroups(st *linkState) error {
+	var joined []netip.Addr
+	for _, g := range l.groupsOf(st) {
+		s := l.sockFor(g.Is6())
+		if s == nil || l.groupUsed(g, st.groupIfindex) {
+			continue
+		}
+		if err := s.conn.JoinGroup(g, st.groupIfindex); err != nil {
+			for _, j := range joined {
+				l.sockFor(j.Is6()).conn.LeaveGroup(j, st.groupIfindex)
+			}
+			return fmt.Errorf("vtep: %s: join %v: %w", l.name, g, err)
+		}
+		joined = append(joined, g)
+	}
+	return nil
+}
+
+func (l *Link) leaveGroups(st *linkState) {
+	for _, g := range l.groupsOf(st) {
+		s := l.sockFor(g.Is6())
+		if s == nil || l.groupUsed(g, st.groupIfindex) {
+			continue
+		}
+		s.conn.LeaveGroup(g, st.groupIfindex)
+	}
+}
+
+// Change applies a new configuration to the link, as `ip link set NAME
+// type vxlan ...` (vxlan_changelink). Only what the kernel lets change may
+// differ from the current configuration (remote/group of the same family,
+// local, dev, ttl, tos, df, flowlabel and its policy, learning, ageing,
+// localbypass, mcroute, and the MTU); anything else fails with an error
+// matching config.ErrCannotChange. A new remote replaces the default FDB
+// entry's remote (keeping appended ones); a new group is joined and the
+// old one left.
+func (l *Link) Change(cfg config.Link) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone.Load() {
+		return ErrClosed
+	}
+	old := l.state.Load()
+	if cfg.Name == "" {
+		cfg.Name = l.name
+	}
+	if cfg.Name != l.name {
+		return fmt.Errorf("vtep: %s: renaming is not supported: %w", l.name, config.ErrCannotChange)
+	}
+	if cfg.Address.IsZero() {
+		cfg.Address = old.mac
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.Canonical()
+	if err := checkChange(&old.cfg, &cfg); err != nil {
+		return err
+	}
+	st := l.host.newLinkState(cfg)
+	if old.cfg.Remote != cfg.Remote || old.cfg.Dev != cfg.Dev {
+		ifx := 0
+		if l.host.ifindex != nil && cfg.Dev != "" {
+			ifx = l.host.ifindex(cfg.Dev)
+		}
+		var r netip.Addr
+		if cfg.HasRemote() {
+			r = cfg.Remote.Unmap()
+		}
+		if err := l.fdb.SetDefaultRemote(r, ifx); err != nil {
+			return err
+		}
+	}
+	if old.cfg.AgeingTime() != cfg.AgeingTime() {
+		l.fdb.SetAgeing(cfg.AgeingTime())
+	}
+	groupChanged := old.group != st.group || old.groupIfindex != st.groupIfindex
+	if groupChanged && l.up.Load() {
+		l.leaveGroups(old)
+	}
+	l.state.Store(st)
+	if groupChanged && l.up.Load() {
+		if err := l.joinGroups(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errCannotChange is a change the kernel refuses.
+type changeError struct{ what string }
+
+func (e *changeError) Error() string { return "Cannot change " + e.what }
+
+func (e *changeError) Is(target error) bool { return target == config.ErrCannotChange }
+
+// checkChange refuses what vxlan_nl2conf refuses with changelink set.
+func checkChange(o, n *config.Link) error {
+	switch {
+	case o.VNI != n.VNI:
+		return &changeError{"VNI"}
+	case o.Port() != n.Port():
+		return &changeError{"port"}
+	case o.SrcPortMin != n.SrcPortMin || o.SrcPortMax != n.SrcPortMax:
+		return &changeError{"port range"}
+	case o.Remote.IsValid() && n.Remote.IsValid() && o.Remote.Is6() != n.Remote.Is6(),
+		o.Local.IsValid() && n.Local.IsValid() && o.Local.Is6() != n.Local.Is6(),
+		o.IsIPv6() != n.IsIPv6():
+		return &changeError{"address family"}
+	case o.TTLInherit != n.TTLInherit:
+		return &changeError{"ttl inherit"}
+	case o.Proxy != n.Proxy:
+		return &changeError{"proxy flag"}
+	case o.RSC != n.RSC:
+		return &changeError{"rsc flag"}
+	case o.L2Miss != n.L2Miss:
+		return &changeError{"l2miss flag"}
+	case o.L3Miss != n.L3Miss:
+		return &changeError{"l3miss flag"}
+	case o.MaxAddress != n.MaxAddress:
+		return &changeError{"limit"}
+	case o.NoUDPCsum != n.NoUDPCsum:
+		return &changeError{"udp_csum flag"}
+	case o.UDP6ZeroCsumTX != n.UDP6ZeroCsumTX:
+		return &changeError{"udp_zero_csum6_tx flag"}
+	case o.UDP6ZeroCsumRX != n.UDP6ZeroCsumRX:
+		return &changeError{"udp_zero_csum6_rx flag"}
+	case o.RemCsumTX != n.RemCsumTX:
+		return &changeError{"remcsum_tx flag"}
+	case o.RemCsumRX != n.RemCsumRX:
+		return &changeError{"remcsum_rx flag"}
+	case o.GBP != n.GBP:
+		return &changeError{"gbp flag"}
+	case o.GPE != n.GPE:
+		return &changeError{"gpe flag"}
+	case o.External != n.External:
+		return &changeError{"metadata flag"}
+	case o.VNIFilter != n.VNIFilter:
+		return &changeError{"vnifilter flag"}
+	case o.ReservedBitsSet != n.ReservedBitsSet || o.ReservedBits != n.ReservedBits:
+		return &changeError{"reserved_bits"}
+	}
+	return nil
+}
+
+// routineFDB keeps the FDB's timers (ageing) until the link is deleted.
+func (l *Link) routineFDB(ctx context.Context) {
+	defer l.host.wg.Done()
+	l.fdb.Run(ctx)
+}
+
+// destroy brings the link down and releases it; called by DelLink after
+// the link left the host's tables.
+func (l *Link) destroy() {
+	l.SetUp(false)
+	l.mu.Lock()
+	l.gone.Store(true)
+	l.mu.Unlock()
+	l.dev.Close()
+	l.stopFDB()
+	l.misses.closeAll()
+}
+
+// AddVNI adds vni to the VNI filter of a vnifilter link (`bridge vni add
+// vni VNI [group|remote IP]`), with an optional per-VNI default
+// destination: a remote creates the all-zeros FDB entry for that source
+// VNI, a group is also joined while the link is up.
+func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.state.Load()
+	if !st.cfg.VNIFilter {
+		return fmt.Errorf("vtep: %s: vnifilter not enabled: %w", l.name, config.ErrInvalid)
+	}
+	if !vni.IsValid() {
+		return config.ErrVNIRange
+	}
+	h := l.host
+	h.mu.Lock()
+	err := h.vniInUseLocked(l, &st.cfg, vni)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	old := l.vniFilter.Load()
+	nf := &vniFilter{stats: make(map[header.VNI]*VNIStats, len(old.stats)+1), groups: make(map[header.VNI]netip.Addr)}
+	for k, v := range old.stats {
+		nf.stats[k] = v
+	}
+	for k, v := range old.groups {
+		nf.groups[k] = v
+	}
+	if nf.stats[vni] == nil {
+		nf.stats[vni] = new(VNIStats)
+	}
+	if remote.IsValid() {
+		remote = remote.Unmap()
+		if remote.Is6() != st.v6 {
+			return fmt.Errorf("vtep: %s: remote %v: %w", l.name, remote, fdb.ErrFamily)
+		}
+		nf.groups[vni] = remote
+		if err := l.fdb.Append(fdb.Request{
+			MAC: header.ZeroMAC, State: fdb.StatePermanent | fdb.StateReachable, Flags: fdb.FlagSelf,
+			Dst: remote, VNI: vni, HasVNI: true, SrcVNI: vni, HasSrcVNI: true,
+		}); err != nil {
+			return err
+		}
+		if remote.IsMulticast() && l.up.Load() {
+			if s := l.sockFor(remote.Is6()); s != nil && !l.groupUsed(remote, st.groupIfindex) {
+				if err := s.conn.JoinGroup(remote, st.groupIfindex); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	l.vniFilter.Store(nf)
+	h.mu.Lock()
+	for _, s := range []*socket{l.sock4, l.sock6} {
+		if s != nil {
+			s.rebuildLocked()
+		}
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// DelVNI removes vni from the VNI filter (`bridge vni del`).
+func (l *Link) DelVNI(vni header.VNI) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.vniFilter.Load()
+	if _, ok := old.stats[vni]; !ok {
+		return fmt.Errorf("vtep: %s: vni %d: %w", l.name, uint32(vni), ErrNotFound)
+	}
+	nf := &vniFilter{stats: make(map[header.VNI]*VNIStats, len(old.stats)), groups: make(map[header.VNI]netip.Addr)}
+	for k, v := range old.stats {
+		if k != vni {
+			nf.stats[k] = v
+		}
+	}
+	for k, v := range old.groups {
+		if k != vni {
+			nf.groups[k] = v
+		}
+	}
+	l.vniFilter.Store(nf)
+	st := l.state.Load()
+	if g := old.groups[vni]; g.IsValid() {
+		l.fdb.Delete(fdb.Request{MAC: header.ZeroMAC, SrcVNI: vni, HasSrcVNI: true})
+		if g.IsMulticast() && l.up.Load() {
+			if s := l.sockFor(g.Is6()); s != nil && !l.groupUsed(g, st.groupIfindex) {
+				s.conn.LeaveGroup(g, st.groupIfindex)
+			}
+		}
+	}
+	h := l.host
+	h.mu.Lock()
+	for _, s := range []*socket{l.sock4, l.sock6} {
+		if s != nil {
+			s.rebuildLocked()
+		}
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// write sends frames to the overlay port and returns how many were
+// accepted. metas may be nil.
+func (l *Link) write(bufs [][]byte, metas []tap.Meta, offset int) int {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	var n int
+	var err error
+	if l.mdev != nil {
+		n, err = l.mdev.WriteMeta(bufs, metas, offset)
+	} else {
+		n, err = l.dev.Write(bufs, offset)
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) && n == 0 {
+		l.host.log.Debug("overlay write failed", "link", l.name, "err", err)
+	}
+	return n
+}

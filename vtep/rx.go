@@ -1,0 +1,419 @@
+package vtep
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/vtepd/vtep/checksum"
+	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/tap"
+)
+
+// rxBatch is the per-goroutine state of a socket's receive routine: the
+// buffers it reads into and the frames it has decapsulated, grouped by
+// link, waiting to be written. Everything is allocated once.
+type rxBatch struct {
+	bufs  [][]byte
+	sizes []int
+
+	groups []rxGroup // links seen in this batch, in first-seen order
+}
+
+// rxGroup collects the frames of one batch for one link.
+type rxGroup struct {
+	link   *Link
+	frames [][]byte // frames[i][rxOffset:] is a frame
+	metas  []tap.Meta
+	lens   []int       // bytes to count in rx_bytes per frame
+	vnis   []*VNIStats // per-VNI counters per frame
+}
+
+// rxOffset is the offset at which decapsulated frames are handed to the
+// overlay port: frames are re-sliced so that rxOffset bytes of headroom
+// precede them, as tap.Device.Write expects.
+const rxOffset = tap.Headroom
+
+func newRXBatch(n, bufSize int) *rxBatch {
+	b := &rxBatch{bufs: make([][]byte, n), sizes: make([]int, n)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, bufSize)
+	}
+	return b
+}
+
+func (b *rxBatch) group(l *Link) *rxGroup {
+	for i := range b.groups {
+		if b.groups[i].link == l {
+			return &b.groups[i]
+		}
+	}
+	for i := len(b.groups); i < cap(b.groups); i++ {
+		// Reuse a slot (and its slices) from an earlier batch.
+		b.groups = b.groups[:i+1]
+		g := &b.groups[i]
+		g.link = l
+		return g
+	}
+	n := len(b.bufs)
+	b.groups = append(b.groups, rxGroup{
+		link:   l,
+		frames: make([][]byte, 0, n),
+		metas:  make([]tap.Meta, 0, n),
+		lens:   make([]int, 0, n),
+		vnis:   make([]*VNIStats, 0, n),
+	})
+	return &b.groups[len(b.groups)-1]
+}
+
+// routineReceive reads outer packets from the socket and delivers their
+// frames until the Conn is closed (the last link using it was deleted).
+func (s *socket) routineReceive() {
+	defer s.host.wg.Done()
+	bs := min(max(s.conn.BatchSize(), 1), 256)
+	b := newRXBatch(bs, s.host.bufSize)
+	fails := 0
+	for {
+		n, err := s.conn.Read(b.bufs, b.sizes, tap.Headroom)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.host.stats.ReadErrors.Add(1)
+			if fails++; fails >= 100 {
+				s.host.log.Error("underlay read keeps failing; socket receive stopped", "socket", s.key.String(), "err", err)
+				return
+			}
+			if n == 0 {
+				continue
+			}
+		}
+		fails = 0
+		s.receive(b, n)
+	}
+}
+
+// receive processes n packets read into b.bufs.
+func (s *socket) receive(b *rxBatch, n int) {
+	s.host.stats.RXPackets.Add(uint64(n))
+	for i := range b.groups {
+		g := &b.groups[i]
+		g.link = nil
+		g.frames, g.metas, g.lens, g.vnis = g.frames[:0], g.metas[:0], g.lens[:0], g.vnis[:0]
+	}
+	b.groups = b.groups[:0]
+	for i := range n {
+		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i])
+	}
+	for i := range b.groups {
+		b.groups[i].link.deliver(&b.groups[i])
+	}
+}
+
+// hostDrop counts a drop that happens before a link is known.
+func (s *socket) hostDrop(r DropReason) { s.host.stats.Drops[r].Add(1) }
+
+// receiveOne is vxlan_rcv for the outer packet buf[start:end]: the outer
+// IP and UDP headers are checked here, as the IP and UDP layers would,
+// then the VXLAN header and the link's receive path.
+func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
+	pkt := buf[start:end]
+	var ipLen int
+	var outerTOS uint8
+	if !s.key.IPv6 {
+		if len(pkt) < header.IPv4MinimumSize || pkt[0]>>4 != 4 {
+			s.hostDrop(DropOuterInvalid)
+			return
+		}
+		ipLen = int(pkt[0]&0x0f) * 4
+		tot := int(binary.BigEndian.Uint16(pkt[2:]))
+		if ipLen < header.IPv4MinimumSize || tot < ipLen || tot > len(pkt) || pkt[9] != header.UDPProtocolNumber {
+			s.hostDrop(DropOuterInvalid)
+			return
+		}
+		pkt = pkt[:tot]
+		outerTOS = pkt[1]
+	} else {
+		if len(pkt) < header.IPv6FixedSize || pkt[0]>>4 != 6 {
+			s.hostDrop(DropOuterInvalid)
+			return
+		}
+		ipLen = header.IPv6FixedSize
+		tot := ipLen + int(binary.BigEndian.Uint16(pkt[4:]))
+		if tot > len(pkt) || pkt[6] != header.UDPProtocolNumber {
+			s.hostDrop(DropOuterInvalid)
+			return
+		}
+		pkt = pkt[:tot]
+		outerTOS = uint8(binary.BigEndian.Uint16(pkt[0:]) >> 4)
+	}
+	udp := pkt[ipLen:]
+	if len(udp) < header.UDPSize {
+		s.hostDrop(DropTooShort)
+		return
+	}
+	ulen := int(binary.BigEndian.Uint16(udp[4:]))
+	if ulen < header.UDPSize || ulen > len(udp) {
+		s.hostDrop(DropOuterInvalid)
+		return
+	}
+	udp = udp[:ulen]
+	if csum := binary.BigEndian.Uint16(udp[6:]); csum == 0 {
+		// RFC 768: zero means no checksum over IPv4. RFC 8200 §8.1: an
+		// IPv6 receiver discards it, unless RFC 6936 zero-checksum
+		// reception is enabled (udp6zerocsumrx).
+		if s.key.IPv6 && !s.zeroCsum6OK {
+			s.hostDrop(DropUDPChecksum)
+			return
+		}
+	} else if !s.csumVerified && !udpChecksumValid(pkt, ipLen, udp, s.key.IPv6) {
+		s.hostDrop(DropUDPChecksum)
+		return
+	}
+	// vxlan_rcv: pskb_may_pull(VXLAN_HLEN).
+	if len(udp) < vxlanHdrLen {
+		s.hostDrop(DropTooShort)
+		return
+	}
+	w0 := binary.BigEndian.Uint32(udp[8:])
+	w1 := binary.BigEndian.Uint32(udp[12:])
+	// "VNI flag always required to be set".
+	if w0&vxFlagI == 0 {
+		s.hostDrop(DropInvalidHeader)
+		return
+	}
+	vni := header.VNI(w1 >> 8)
+	l, vs := s.lookup(vni)
+	if l == nil {
+		s.hostDrop(DropVNINotFound)
+		return
+	}
+	innerStart := start + ipLen + vxlanHdrLen
+	innerEnd := start + ipLen + ulen
+	l.receive(b, s, buf, start, innerStart, innerEnd, w0, w1, vni, vs, outerTOS)
+}
+
+// udpChecksumValid verifies a non-zero UDP checksum.
+func udpChecksumValid(pkt []byte, ipLen int, udp []byte, v6 bool) bool {
+	var ps uint16
+	if v6 {
+		ps = checksum.Pseudo(pkt[8:24], pkt[24:40], header.UDPProtocolNumber, uint32(len(udp)))
+	} else {
+		ps = checksum.Pseudo(pkt[12:16], pkt[16:20], header.UDPProtocolNumber, uint32(len(udp)))
+	}
+	return checksum.Sum(udp, ps) == 0xffff
+}
+
+// drop counts r on the link and its VNI.
+func (l *Link) drop(r DropReason, vs *VNIStats) {
+	l.stats.drop(r)
+	vs.drop(r)
+}
+
+// receive is the part of vxlan_rcv after the VNI lookup, in the kernel's
+// order (Linux with IFLA_VXLAN_RESERVED_BITS): reserved bits, GPE,
+// inner Ethernet header, remote checksum offload, metadata, GBP, loop
+// check and learning, inner network header, ECN, link state.
+// buf[outer:innerStart] holds the outer headers, buf[innerStart:innerEnd]
+// the inner frame.
+func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, innerEnd int, w0, w1 uint32, vni header.VNI, vs *VNIStats, outerTOS uint8) {
+	st := l.state.Load()
+	if w0&st.rsvFlags != 0 || w1&st.rsvVNI != 0 {
+		// "If the header uses bits besides those enabled by the
+		// netdevice configuration, treat this as a malformed packet."
+		l.drop(DropInvalidHeader, vs)
+		return
+	}
+	var meta tap.Meta
+	raw := false
+	if st.gpe {
+		// vxlan_parse_gpe_proto.
+		np := gpeToEtherType(uint8(w0))
+		if w0&vxGPEP == 0 || w0&vxGPEVer != 0 || w0&vxGPEO != 0 || np == 0 {
+			l.stats.Drops[DropGPEInvalid].Add(1)
+			return
+		}
+		raw = true
+		meta.Protocol = np
+	}
+	frame := buf[innerStart:innerEnd]
+	if !raw && len(frame) < header.EthernetSize {
+		// __iptunnel_pull_header: pskb_may_pull(ETH_HLEN).
+		l.stats.Drops[DropTooShort].Add(1)
+		return
+	}
+	if st.remcsumRX && w0&vxFlagRCO != 0 {
+		// vxlan_remcsum: start and offset from the VNI word's low byte,
+		// measured from the inner frame.
+		cs := int(w1&vxRCOMask) << 1
+		co := 16 // offsetof(struct tcphdr, check)
+		if w1&vxRCOUDP != 0 {
+			co = 6 // offsetof(struct udphdr, check)
+		}
+		if cs+co+2 > len(frame) {
+			l.stats.Drops[DropRemcsumTruncated].Add(1)
+			return
+		}
+		// skb_remcsum_adjust_partial: the frame stays CHECKSUM_PARTIAL
+		// with the sender's pseudo-header sum in the field. An overlay
+		// port that carries metadata gets it so; otherwise the checksum
+		// is completed here as skb_checksum_help would on the way out.
+		if l.mdev != nil {
+			meta.ChecksumPartial = true
+			meta.ChecksumStart, meta.ChecksumOffset = uint16(cs), uint16(co)
+		} else {
+			completeChecksum(frame, cs, co)
+		}
+	}
+	if st.external {
+		ipLen := innerStart - vxlanHdrLen - outer
+		o := buf[outer:innerStart]
+		udp := o[ipLen:]
+		meta.Tunnel = tap.TunnelInfo{
+			Valid:      true,
+			VNI:        vni,
+			RemotePort: binary.BigEndian.Uint16(udp[0:]),
+			TOS:        outerTOS,
+		}
+		if s.key.IPv6 {
+			meta.Tunnel.Remote = netip.AddrFrom16([16]byte(o[8:24]))
+			meta.Tunnel.Local = netip.AddrFrom16([16]byte(o[24:40]))
+			meta.Tunnel.TTL = o[7]
+			meta.Tunnel.Label = binary.BigEndian.Uint32(o[0:]) & 0xfffff
+		} else {
+			meta.Tunnel.Remote = netip.AddrFrom4([4]byte(o[12:16]))
+			meta.Tunnel.Local = netip.AddrFrom4([4]byte(o[16:20]))
+			meta.Tunnel.TTL = o[8]
+			meta.Tunnel.DontFragment = o[6]&0x40 != 0
+		}
+		meta.Tunnel.NoChecksum = binary.BigEndian.Uint16(udp[6:]) == 0
+	}
+	if st.gbp && w0&vxFlagGBP != 0 {
+		// vxlan_parse_gbp_hdr: mark = policy ID | D<<22 | A<<19. The D
+		// (don't learn) bit is not consulted by learning.
+		meta.Mark = w0 & gbpMarkMask
+	}
+	var et uint16
+	nh := 0
+	if !raw {
+		// eth_type_trans, then the loop check of vxlan_set_mac.
+		if header.MAC(frame[6:12]) == st.mac {
+			l.stats.Drops[DropLocalMAC].Add(1)
+			return
+		}
+		if st.learn {
+			if r := l.learn(st, header.MAC(frame[6:12]), vni, buf[outer:innerStart], s.key.IPv6); r != 0 {
+				l.stats.Drops[r].Add(1)
+				return
+			}
+		}
+		et = binary.BigEndian.Uint16(frame[12:])
+		nh = header.EthernetSize
+	} else {
+		et = meta.Protocol
+	}
+	// pskb_inet_may_pull on the inner packet.
+	switch et {
+	case header.EtherTypeIPv4:
+		if len(frame) < nh+header.IPv4MinimumSize {
+			l.drop(DropInnerTruncated, vs)
+			return
+		}
+	case header.EtherTypeIPv6:
+		if len(frame) < nh+header.IPv6FixedSize {
+			l.drop(DropInnerTruncated, vs)
+			return
+		}
+	}
+	// RFC 6040 decapsulation. Like the kernel we look at untagged IPv4
+	// and IPv6 frames only.
+	if !ecnDecapsulate(outerTOS, frame[nh:], et) {
+		l.drop(DropECN, vs)
+		return
+	}
+	if !l.up.Load() {
+		l.stats.Drops[DropDevReady].Add(1)
+		l.stats.RXDropped.Add(1)
+		if vs != nil {
+			vs.RXDrops.Add(1)
+		}
+		return
+	}
+	// Deliver: rx_bytes counts what follows the Ethernet header
+	// (eth_type_trans pulled it), as dev_dstats_rx_add(skb->len) does.
+	g := b.group(l)
+	g.frames = append(g.frames, buf[innerStart-rxOffset:innerEnd])
+	g.metas = append(g.metas, meta)
+	g.lens = append(g.lens, len(frame)-nh)
+	g.vnis = append(g.vnis, vs)
+}
+
+// learn is vxlan_snoop for the outer header o. It returns the drop reason,
+// or 0 to go on.
+func (l *Link) learn(st *linkState, src header.MAC, vni header.VNI, o []byte, v6 bool) DropReason {
+	var ip netip.Addr
+	if v6 {
+		ip = netip.AddrFrom16([16]byte(o[8:24]))
+	} else {
+		ip = netip.AddrFrom4([4]byte(o[12:16]))
+	}
+	return l.snoop(src, vni, ip)
+}
+
+// snoop learns src behind ip and maps the result to a drop reason.
+func (l *Link) snoop(src header.MAC, vni header.VNI, ip netip.Addr) DropReason {
+	if !l.up.Load() {
+		// vxlan_snoop creates entries only while netif_running; existing
+		// ones are still refreshed and migrated.
+		if !src.IsValidUnicast() {
+			return DropMACInvalidSource
+		}
+		if e, _ := l.fdb.Get(src, vni); e == nil {
+			return 0
+		}
+	}
+	switch l.fdb.Learn(src, vni, ip, 0) {
+	case fdb.LearnInvalidSource:
+		return DropMACInvalidSource
+	case fdb.LearnEntryExists:
+		return DropEntryExists
+	case fdb.LearnCreated:
+		l.stats.Learned.Add(1)
+	case fdb.LearnMigrated:
+		l.stats.Migrated.Add(1)
+	}
+	return 0
+}
+
+// deliver writes a batch of decapsulated frames to the overlay port and
+// counts them.
+func (l *Link) deliver(g *rxGroup) {
+	n := l.write(g.frames, g.metas, rxOffset)
+	var pkts, bytes uint64
+	var run *VNIStats
+	var runPkts, runBytes uint64
+	for i := range g.frames {
+		vs := g.vnis[i]
+		if i < n {
+			pkts++
+			bytes += uint64(g.lens[i])
+			if vs != run {
+				run.addRX(runPkts, runBytes)
+				run, runPkts, runBytes = vs, 0, 0
+			}
+			runPkts++
+			runBytes += uint64(g.lens[i])
+			continue
+		}
+		l.stats.Drops[DropOverlayFull].Add(1)
+		l.stats.RXDropped.Add(1)
+		if vs != nil {
+			vs.RXDrops.Add(1)
+		}
+	}
+	run.addRX(runPkts, runBytes)
+	l.stats.RXPackets.Add(pkts)
+	l.stats.RXBytes.Add(bytes)
+}

@@ -1,0 +1,105 @@
+package vtep
+
+import (
+	"sync/atomic"
+
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/underlay"
+)
+
+// socket is one underlay Conn shared by the links with the same SocketKey
+// (the kernel's vxlan_sock). Its receive routine demultiplexes packets to
+// links by VNI.
+type socket struct {
+	host *Host
+	key  SocketKey
+	conn underlay.Conn
+
+	refs int // links using it; guarded by host.mu
+
+	vnis atomic.Pointer[vniTable]
+
+	// Receive-side behaviour, fixed by the key and the Conn.
+	external      bool // COLLECT_METADATA without VNIFILTER: every VNI maps to 0
+	zeroCsum6OK   bool // UDP_ZERO_CSUM6_RX
+	csumVerified  bool // the Conn verifies UDP checksums
+	txCsumOffload bool // the Conn computes UDP checksums
+
+	ipID atomic.Uint32 // IPv4 identification counter
+}
+
+// vniTable maps VNIs to the links that receive them. It is immutable and
+// replaced on every change (rebuildLocked).
+type vniTable struct {
+	// one is the only link, for the common single-link socket.
+	one    *Link
+	oneVNI header.VNI
+	m      map[header.VNI]*Link
+}
+
+func newSocket(h *Host, k SocketKey, conn underlay.Conn) *socket {
+	s := &socket{
+		host:        h,
+		key:         k,
+		conn:        conn,
+		refs:        1,
+		external:    k.Flags&config.FlagCollectMetadata != 0 && k.Flags&config.FlagVNIFilter == 0,
+		zeroCsum6OK: k.Flags&config.FlagUDPZeroCsum6RX != 0,
+	}
+	if v, ok := conn.(ChecksumVerifier); ok {
+		s.csumVerified = v.RXChecksumVerified()
+	}
+	if o, ok := conn.(ChecksumOffloader); ok {
+		s.txCsumOffload = o.TXChecksumOffload()
+	}
+	s.vnis.Store(&vniTable{})
+	return s
+}
+
+// rebuildLocked recomputes the VNI table from the host's links. The host
+// lock is held.
+func (s *socket) rebuildLocked() {
+	t := &vniTable{m: make(map[header.VNI]*Link)}
+	for _, l := range s.host.links {
+		if l.sock4 != s && l.sock6 != s {
+			continue
+		}
+		st := l.state.Load()
+		switch {
+		case st.cfg.VNIFilter:
+			for v := range l.vniFilter.Load().stats {
+				t.m[v] = l
+			}
+		case s.external:
+			t.m[0] = l
+		default:
+			t.m[st.vni] = l
+		}
+	}
+	if len(t.m) == 1 {
+		for v, l := range t.m {
+			t.one, t.oneVNI = l, v
+		}
+	}
+	s.vnis.Store(t)
+}
+
+// lookup returns the link receiving vni (vxlan_vs_find_vni): external
+// sockets without vnifilter map every VNI to 0.
+func (s *socket) lookup(vni header.VNI) (*Link, *VNIStats) {
+	if s.external {
+		vni = 0
+	}
+	t := s.vnis.Load()
+	var l *Link
+	if t.one != nil {
+		if t.oneVNI != vni {
+			return nil, nil
+		}
+		l = t.one
+	} else if l = t.m[vni]; l == nil {
+		return nil, nil
+	}
+	return l, l.vniStatsFor(l.state.Load(), vni)
+}

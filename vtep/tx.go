@@ -1,0 +1,678 @@
+package vtep
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/vtepd/vtep/checksum"
+	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/flow"
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/tap"
+)
+
+// txBatch is the per-goroutine state of a link's transmit routine: the
+// buffers frames are read into, spare buffers for the copies head-end
+// replication needs, and the outer packets waiting to be written, one
+// queue per underlay family. Everything is allocated once and reused; the
+// slices only grow (to the largest flood seen), so the steady state
+// allocates nothing.
+type txBatch struct {
+	bufs  [][]byte
+	sizes []int
+	metas []tap.Meta
+
+	bufSize int
+	spare   [][]byte // free clone buffers
+	inUse   [][]byte // clones handed out since the last flush
+
+	q [2]txQueue // outer packets: [0] IPv4, [1] IPv6
+	// limit is how many outer packets may wait before they are written.
+	limit int
+
+	one     [1][]byte   // single-frame overlay writes (bypass, replies)
+	oneMeta [1]tap.Meta //
+	reply   []byte      // proxy ARP/ND reply scratch buffer
+}
+
+// txQueue holds the outer packets of one family. pkts[i] is a whole buffer
+// cut at the end of its packet; the packet starts txOffset(v6) bytes in.
+type txQueue struct {
+	pkts   [][]byte
+	bytes  []int       // tx_bytes: the inner length past the MAC header
+	vnis   []*VNIStats // per-VNI counters, or nil
+	vbytes []int       // per-VNI bytes: the whole inner frame
+}
+
+func (q *txQueue) reset() {
+	clear(q.pkts) // drop references to buffers
+	q.pkts, q.bytes, q.vnis, q.vbytes = q.pkts[:0], q.bytes[:0], q.vnis[:0], q.vbytes[:0]
+}
+
+// txOffset is where an outer packet starts in its buffer: the inner frame
+// sits at tap.Headroom and the outer IP, UDP and VXLAN headers are written
+// in front of it.
+func txOffset(v6 bool) int {
+	if v6 {
+		return tap.Headroom - outer6Len
+	}
+	return tap.Headroom - outer4Len
+}
+
+func newTXBatch(n, bufSize int) *txBatch {
+	b := &txBatch{
+		bufs:    make([][]byte, n),
+		sizes:   make([]int, n),
+		metas:   make([]tap.Meta, n),
+		bufSize: bufSize,
+		limit:   max(n, 64),
+		reply:   make([]byte, tap.Headroom+128),
+	}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, bufSize)
+	}
+	for i := range b.q {
+		b.q[i] = txQueue{
+			pkts:   make([][]byte, 0, b.limit),
+			bytes:  make([]int, 0, b.limit),
+			vnis:   make([]*VNIStats, 0, b.limit),
+			vbytes: make([]int, 0, b.limit),
+		}
+	}
+	return b
+}
+
+// clone copies the frame buf[tap.Headroom:tap.Headroom+size] into a spare
+// buffer (skb_clone for one more remote) and returns that buffer.
+func (b *txBatch) clone(buf []byte, size int) []byte {
+	var c []byte
+	if n := len(b.spare); n > 0 {
+		c = b.spare[n-1]
+		b.spare[n-1] = nil
+		b.spare = b.spare[:n-1]
+	} else {
+		c = make([]byte, b.bufSize)
+	}
+	b.inUse = append(b.inUse, c)
+	copy(c[tap.Headroom:], buf[tap.Headroom:tap.Headroom+size])
+	return c
+}
+
+// release returns the clones to the free list; the packets they held have
+// been written.
+func (b *txBatch) release() {
+	b.spare = append(b.spare, b.inUse...)
+	clear(b.inUse)
+	b.inUse = b.inUse[:0]
+}
+
+// routineTransmit reads frames from the link's overlay port and sends them
+// until the port is closed (the link was deleted).
+func (l *Link) routineTransmit() {
+	defer l.host.wg.Done()
+	bs := min(max(l.dev.BatchSize(), 1), 256)
+	b := newTXBatch(bs, l.host.bufSize)
+	fails := 0
+	for {
+		var n int
+		var err error
+		if l.mdev != nil {
+			n, err = l.mdev.ReadMeta(b.bufs, b.sizes, b.metas, tap.Headroom)
+		} else {
+			n, err = l.dev.Read(b.bufs, b.sizes, tap.Headroom)
+			clear(b.metas[:n])
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.gone.Load() {
+				return
+			}
+			l.host.stats.ReadErrors.Add(1)
+			if fails++; fails >= 100 {
+				l.host.log.Error("overlay read keeps failing; link transmit stopped", "link", l.name, "err", err)
+				return
+			}
+			if n == 0 {
+				continue
+			}
+		}
+		fails = 0
+		l.transmit(b, n)
+	}
+}
+
+// transmit handles n frames read into b.bufs[i][tap.Headroom:] with their
+// metadata in b.metas, then writes the outer packets.
+func (l *Link) transmit(b *txBatch, n int) {
+	st := l.state.Load()
+	l.fdb.Tick()
+	up := l.up.Load()
+	mark := l.defaultMark.Load()
+	for i := range n {
+		m := &b.metas[i]
+		if !up {
+			l.stats.Drops[DropTXDevDown].Add(1)
+			continue
+		}
+		if m.Mark == 0 {
+			m.Mark = mark
+		}
+		l.xmit(b, st, b.bufs[i], b.sizes[i], m)
+	}
+	l.flushTX(b)
+}
+
+// isRaw reports whether a frame on a GPE link is a bare network packet
+// rather than an Ethernet frame (skb->protocol != ETH_P_TEB).
+func isRaw(st *linkState, m *tap.Meta) bool {
+	return st.gpe && m.Protocol != 0 && m.Protocol != header.EtherTypeTransparentEthernetBridging
+}
+
+// xmit is vxlan_xmit for the frame buf[tap.Headroom:][:size]: tunnel
+// metadata (external mode), proxy ARP/ND, FDB lookup with route
+// short-circuit, the all-zeros fallback and L2 misses, then one
+// vxlan_xmit_one per remote.
+func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta) {
+	frame := buf[tap.Headroom : tap.Headroom+size]
+	var vni header.VNI // the frame's source VNI: 0, or the tunnel key's
+	if st.external {
+		ti := &m.Tunnel
+		if !ti.Valid {
+			// "packet without necessary metadata reached a device
+			// which is in 'external' mode" (TUNNEL_TXINFO).
+			l.stats.drop(DropTXInfo)
+			return
+		}
+		if !ti.Bridge {
+			l.xmitOne(b, st, buf, size, m, 0, nil, false)
+			return
+		}
+		vni = ti.VNI
+	}
+	if isRaw(st, m) || len(frame) < header.EthernetSize {
+		// FDB lookups need an Ethernet header.
+		l.drop(DropTXHeaderTruncated, l.vniStatsFor(st, vni))
+		return
+	}
+	et := binary.BigEndian.Uint16(frame[12:])
+	if st.proxy {
+		if et == header.EtherTypeARP {
+			l.arpReduce(b, st, frame, vni)
+			return
+		}
+		// The kernel pulls sizeof(ipv6hdr)+sizeof(nd_msg) from the MAC
+		// header; we require the whole NS body it then reads.
+		if et == header.EtherTypeIPv6 && len(frame) >= header.EthernetSize+header.IPv6FixedSize+header.NDPNeighborSolicitSize &&
+			frame[header.EthernetSize+6] == header.ICMPv6ProtocolNumber {
+			icmp := frame[header.EthernetSize+header.IPv6FixedSize:]
+			if icmp[1] == 0 && icmp[0] == header.ICMPv6NeighborSolicitation {
+				l.neighReduce(b, st, frame, vni)
+				return
+			}
+		}
+	}
+	dst := header.MAC(frame[0:6])
+	f := l.fdb.Lookup(dst, vni)
+	didRSC := false
+	if f != nil && f.IsRouter() && st.rsc && (et == header.EtherTypeIPv4 || et == header.EtherTypeIPv6) {
+		if didRSC = l.routeShortCircuit(st, frame); didRSC {
+			f = l.fdb.Lookup(header.MAC(frame[0:6]), vni)
+		}
+	}
+	if f == nil {
+		f = l.fdb.Lookup(header.ZeroMAC, vni)
+		if f == nil {
+			// The destination as route short-circuit may have left it.
+			if dst := header.MAC(frame[0:6]); st.l2miss && !dst.IsMulticast() {
+				l.miss(Miss{Kind: L2Miss, MAC: dst})
+			}
+			l.drop(DropNoTXTarget, l.vniStatsFor(st, vni))
+			return
+		}
+	}
+	rs := f.Remotes()
+	if len(rs) == 0 {
+		l.drop(DropNoTXTarget, l.vniStatsFor(st, vni))
+		return
+	}
+	// Head-end replication exactly as vxlan_xmit: every remote after the
+	// first gets a clone, in list order, and the first remote gets the
+	// original last.
+	for i := 1; i < len(rs); i++ {
+		c := b.clone(buf, size)
+		cm := *m
+		l.xmitOne(b, st, c, size, &cm, vni, &rs[i], didRSC)
+	}
+	l.xmitOne(b, st, buf, size, m, vni, &rs[0], didRSC)
+}
+
+// xmitOne is vxlan_xmit_one: encapsulate the frame buf[tap.Headroom:][:size]
+// for the remote r (nil: the frame's tunnel metadata) and queue the outer
+// packet, or deliver it to a local link (local bypass). defaultVNI is the
+// frame's source VNI.
+func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta, defaultVNI header.VNI, r *fdb.Remote, didRSC bool) {
+	frame := buf[tap.Headroom : tap.Headroom+size]
+	// skb_vlan_inet_prepare: find the network header past any VLAN
+	// tags, and make sure a base IPv4/IPv6 header is there.
+	raw := isRaw(st, m)
+	maclen, et := 0, m.Protocol
+	if !raw {
+		if len(frame) < header.EthernetSize {
+			l.drop(DropTXHeaderTruncated, l.vniStatsFor(st, defaultVNI))
+			return
+		}
+		maclen, et = networkOffset(frame)
+	}
+	need := maclen
+	switch et {
+	case header.EtherTypeIPv4:
+		need += header.IPv4MinimumSize
+	case header.EtherTypeIPv6:
+		need += header.IPv6FixedSize
+	}
+	if len(frame) < need {
+		l.drop(DropTXHeaderTruncated, l.vniStatsFor(st, defaultVNI))
+		return
+	}
+	nh := frame[maclen:]
+
+	var ti *tap.TunnelInfo
+	if st.external {
+		ti = &m.Tunnel
+	}
+	var (
+		dstIP  netip.Addr
+		dport  uint16
+		vni    header.VNI
+		ttl    uint8
+		tos    uint8
+		udpSum bool
+		label  uint32
+		src    netip.Addr
+	)
+	if r != nil {
+		if r.BridgeLocal() {
+			if didRSC {
+				// "short-circuited back to local bridge"
+				l.bypass(b, st, l, buf, size, m, defaultVNI, true)
+				return
+			}
+			l.drop(DropRemoteAny, l.vniStatsFor(st, defaultVNI))
+			return
+		}
+		dstIP = r.IP
+		dport = r.TxPort(st.port)
+		vni = r.TxVNI(defaultVNI)
+		if st.ttlInherit {
+			ttl = innerTTL(nh, et)
+		} else {
+			ttl = st.ttl
+			if ttl == 0 && dstIP.IsMulticast() {
+				ttl = 1
+			}
+		}
+		tos = st.tos
+		if tos == config.TOSInherit {
+			tos = dsfield(nh, et)
+		}
+		if dstIP.Is6() {
+			udpSum = st.udpCsum6
+		} else {
+			udpSum = st.udpCsum4
+		}
+		if st.labelInherit {
+			label = flowLabel(nh, et)
+		} else {
+			label = st.label
+		}
+		src = st.local
+	} else {
+		dstIP = ti.Remote
+		dport = ti.RemotePort
+		if dport == 0 {
+			dport = st.port
+		}
+		vni = ti.VNI
+		ttl, tos = ti.TTL, ti.TOS
+		udpSum = !ti.NoChecksum
+		label = ti.Label & config.MaxFlowLabel
+		if ti.Local.IsValid() && !ti.Local.IsUnspecified() {
+			src = ti.Local
+		} else {
+			src = st.local
+		}
+	}
+	vs := l.vniStatsFor(st, vni)
+	dstIP = dstIP.Unmap()
+	v6 := dstIP.Is6()
+	s := l.sockFor(v6)
+	if !dstIP.IsValid() || s == nil || (src.IsValid() && src.Is6() != v6) {
+		// No route of the remote's family (ENETUNREACH).
+		l.drop(DropNoRoute, vs)
+		return
+	}
+	if !src.IsValid() {
+		src = l.host.sourceFor(v6)
+	}
+
+	// Local bypass (encap_bypass_if_local), only without tunnel metadata:
+	// the remote is one of this host's addresses.
+	if ti == nil && st.localBypass && !dstIP.IsMulticast() && l.host.isLocal(dstIP) {
+		dl := l.host.findLink(v6, dport, st.flags, vni)
+		if dl == nil {
+			l.drop(DropBypassNoLink, vs)
+			return
+		}
+		l.bypass(b, st, dl, buf, size, m, vni, true)
+		return
+	}
+
+	var df bool
+	if ti == nil {
+		switch st.df {
+		case config.DFSet:
+			df = true
+		case config.DFInherit:
+			// The kernel looks at the Ethernet header's EtherType, not
+			// past VLAN tags, and at the (VLAN-aware) network header.
+			eth := binary.BigEndian.Uint16(frame[12:])
+			if raw {
+				eth = m.Protocol
+			}
+			df = eth == header.EtherTypeIPv6 || (eth == header.EtherTypeIPv4 && nh[6]&0x40 != 0)
+		}
+	} else {
+		df = ti.DontFragment
+	}
+	tos = header.ECNEncapsulate(tos, dsfield(nh, et))
+	if ttl == 0 {
+		ttl = l.host.ttl
+	}
+
+	// VXLAN header (vxlan_build_skb).
+	w0, w1 := uint32(vxFlagI), uint32(vni)<<8
+	if m.ChecksumPartial {
+		cs, co := int(m.ChecksumStart), int(m.ChecksumOffset)
+		if st.remcsumTX && cs <= maxRemcsumStart && cs&1 == 0 && (co == 6 || co == 16) && cs+co+2 <= len(frame) {
+			// Remote checksum offload: the inner checksum is left to
+			// the receiver, which completes it from start and offset.
+			w0 |= vxFlagRCO
+			w1 |= uint32(cs >> 1)
+			if co == 6 {
+				w1 |= vxRCOUDP
+			}
+		} else if !completeChecksum(frame, cs, co) {
+			// skb_checksum_help failing.
+			l.drop(DropTXHeaderTruncated, vs)
+			return
+		}
+	}
+	if st.gbp && m.Mark != 0 {
+		w0 |= vxFlagGBP | m.Mark&gbpMarkMask
+	}
+	if st.gpe {
+		p := uint16(header.EtherTypeTransparentEthernetBridging)
+		if raw {
+			p = m.Protocol
+		}
+		np := etherTypeToGPE(p)
+		if np == 0 {
+			l.drop(DropGPEProtocol, vs)
+			return
+		}
+		w0 |= vxGPEP | uint32(np)
+	}
+
+	// Outer headers.
+	ipLen := header.IPv4MinimumSize
+	if v6 {
+		ipLen = header.IPv6FixedSize
+	}
+	udpLen := vxlanHdrLen + size
+	if ipLen+udpLen > 0xffff+boolInt(v6)*header.IPv6FixedSize {
+		l.drop(DropTXTooBig, vs)
+		return
+	}
+	off := tap.Headroom - ipLen - vxlanHdrLen
+	pkt := buf[off : tap.Headroom+size]
+	udp := pkt[ipLen:]
+	binary.BigEndian.PutUint32(udp[8:], w0)
+	binary.BigEndian.PutUint32(udp[12:], w1)
+	sport := flow.SourcePort(txHash(frame, raw, m.Protocol, l.host.seed), st.srcMin, st.srcMax)
+	binary.BigEndian.PutUint16(udp[0:], sport)
+	binary.BigEndian.PutUint16(udp[2:], dport)
+	binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))
+	udp[6], udp[7] = 0, 0
+
+	ip := pkt[:ipLen]
+	var ps uint16 // the pseudo-header sum, when a checksum is sent
+	if v6 {
+		binary.BigEndian.PutUint32(ip[0:], 6<<28|uint32(tos)<<20|label&config.MaxFlowLabel)
+		binary.BigEndian.PutUint16(ip[4:], uint16(udpLen))
+		ip[6] = header.UDPProtocolNumber
+		ip[7] = ttl
+		putAddr16(ip[8:24], src)
+		d := dstIP.As16()
+		copy(ip[24:40], d[:])
+		if udpSum {
+			ps = checksum.Pseudo(ip[8:24], ip[24:40], header.UDPProtocolNumber, uint32(udpLen))
+		}
+	} else {
+		ip[0] = 0x45
+		ip[1] = tos
+		binary.BigEndian.PutUint16(ip[2:], uint16(ipLen+udpLen))
+		// Identification and header checksum: at flush, for the batch.
+		if df {
+			ip[6], ip[7] = 0x40, 0
+		} else {
+			ip[6], ip[7] = 0, 0
+		}
+		ip[8] = ttl
+		ip[9] = header.UDPProtocolNumber
+		ip[10], ip[11] = 0, 0
+		putAddr4(ip[12:16], src)
+		d := dstIP.As4()
+		copy(ip[16:20], d[:])
+		if udpSum {
+			ps = checksum.Pseudo(ip[12:16], ip[16:20], header.UDPProtocolNumber, uint32(udpLen))
+		}
+	}
+	if udpSum {
+		var c uint16
+		if s.txCsumOffload {
+			c = ps // CHECKSUM_PARTIAL: the Conn completes it.
+		} else if c = ^checksum.Sum(udp, ps); c == 0 {
+			c = 0xffff // udp_set_csum: CSUM_MANGLED_0
+		}
+		binary.BigEndian.PutUint16(udp[6:], c)
+	}
+
+	q := &b.q[boolInt(v6)]
+	q.pkts = append(q.pkts, buf[:tap.Headroom+size])
+	q.bytes = append(q.bytes, size-maclen)
+	q.vnis = append(q.vnis, vs)
+	q.vbytes = append(q.vbytes, size)
+	if len(b.q[0].pkts)+len(b.q[1].pkts) >= b.limit {
+		l.flushTX(b)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// putAddr4 writes a (possibly invalid) IPv4 address; invalid is 0.0.0.0,
+// which the underlay replaces with its own source.
+func putAddr4(b []byte, a netip.Addr) {
+	if !a.Is4() {
+		clear(b[:4])
+		return
+	}
+	x := a.As4()
+	copy(b, x[:])
+}
+
+// putAddr16 writes a (possibly invalid) IPv6 address; invalid is ::.
+func putAddr16(b []byte, a netip.Addr) {
+	if !a.Is6() {
+		clear(b[:16])
+		return
+	}
+	x := a.As16()
+	copy(b, x[:])
+}
+
+// flowLabel returns the flow label of an inner IPv6 header, 0 for other
+// protocols (ip_tunnel_get_flowlabel).
+func flowLabel(nh []byte, et uint16) uint32 {
+	if et == header.EtherTypeIPv6 {
+		return binary.BigEndian.Uint32(nh[0:]) & config.MaxFlowLabel
+	}
+	return 0
+}
+
+// txHash is skb_get_hash of the frame as udp_flow_src_port uses it: the
+// inner flow, or the Ethernet addresses and protocol.
+func txHash(frame []byte, raw bool, proto uint16, seed uint64) uint32 {
+	if !raw {
+		return flow.HashFrame(frame, seed)
+	}
+	if k, ok := flow.ClassifyL3(proto, frame); ok {
+		return flow.Hash(&k, seed)
+	}
+	k := flow.Key{Kind: flow.KindL2, EtherType: proto}
+	copy(k.Dst[:6], frame)
+	if len(frame) > 6 {
+		copy(k.Src[:6], frame[6:])
+	}
+	return flow.Hash(&k, seed)
+}
+
+// flushTX writes the queued outer packets and counts them.
+func (l *Link) flushTX(b *txBatch) {
+	for fam := range b.q {
+		q := &b.q[fam]
+		if len(q.pkts) == 0 {
+			continue
+		}
+		s := l.sockFor(fam == 1)
+		off := txOffset(fam == 1)
+		if fam == 0 {
+			// IPv4 identification comes from the socket's counter, one
+			// atomic add per batch, then the header checksum.
+			id := s.ipID.Add(uint32(len(q.pkts))) - uint32(len(q.pkts))
+			for _, p := range q.pkts {
+				id++
+				ip := p[off : off+header.IPv4MinimumSize]
+				binary.BigEndian.PutUint16(ip[4:], uint16(id))
+				binary.BigEndian.PutUint16(ip[10:], ipv4HeaderChecksum(ip))
+			}
+		}
+		n, err := s.conn.Write(q.pkts, off)
+		if err != nil && !errors.Is(err, net.ErrClosed) && n == 0 {
+			l.host.log.Debug("underlay write failed", "link", l.name, "err", err)
+		}
+		var pkts, bytes uint64
+		// Per-VNI counters are added per run of packets with the same
+		// VNI, to keep atomic operations off the per-packet path.
+		var run *VNIStats
+		var runPkts, runBytes uint64
+		for i := range q.pkts {
+			vs := q.vnis[i]
+			if i >= n {
+				l.drop(DropUnderlayWrite, vs)
+				continue
+			}
+			pkts++
+			bytes += uint64(q.bytes[i])
+			if vs != run {
+				run.addTX(runPkts, runBytes)
+				run, runPkts, runBytes = vs, 0, 0
+			}
+			runPkts++
+			runBytes += uint64(q.vbytes[i])
+		}
+		run.addTX(runPkts, runBytes)
+		l.stats.TXPackets.Add(pkts)
+		l.stats.TXBytes.Add(bytes)
+		q.reset()
+	}
+	b.release()
+}
+
+// bypass is vxlan_encap_bypass: deliver the frame to the local link dl
+// without encapsulating it. With snoop, dl learns the frame's source MAC
+// behind the loopback address of its family (if it learns), whatever the
+// outcome. The sender counts a transmitted frame and dl a received one,
+// both of the whole frame length.
+func (l *Link) bypass(b *txBatch, st *linkState, dl *Link, buf []byte, size int, m *tap.Meta, vni header.VNI, snoop bool) {
+	frame := buf[tap.Headroom : tap.Headroom+size]
+	dst := dl.state.Load()
+	dvs := dl.vniStatsFor(dst, vni)
+	if !dl.up.Load() {
+		dl.stats.Drops[DropDevReady].Add(1)
+		dl.stats.RXDropped.Add(1)
+		if dvs != nil {
+			dvs.RXDrops.Add(1)
+		}
+		return
+	}
+	if snoop && dst.learn && len(frame) >= header.EthernetSize {
+		lo := netip.AddrFrom4(loopback4)
+		if dst.v6 {
+			lo = netip.AddrFrom16(loopback6)
+		}
+		dl.snoop(header.MAC(frame[6:12]), vni, lo)
+	}
+	l.stats.TXPackets.Add(1)
+	l.stats.TXBytes.Add(uint64(size))
+	if vs := l.vniStatsFor(st, vni); vs != nil {
+		vs.TXPackets.Add(1)
+		vs.TXBytes.Add(uint64(size))
+	}
+	l.stats.Bypassed.Add(1)
+
+	dm := *m
+	dm.Tunnel = tap.TunnelInfo{}
+	if dm.ChecksumPartial && dl.mdev == nil {
+		completeChecksum(frame, int(dm.ChecksumStart), int(dm.ChecksumOffset))
+		dm.ChecksumPartial = false
+	}
+	b.one[0] = buf[:tap.Headroom+size]
+	b.oneMeta[0] = dm
+	n := dl.write(b.one[:], b.oneMeta[:], tap.Headroom)
+	b.one[0] = nil
+	if n == 1 {
+		dl.stats.RXPackets.Add(1)
+		dl.stats.RXBytes.Add(uint64(size))
+		if dvs != nil {
+			dvs.RXPackets.Add(1)
+			dvs.RXBytes.Add(uint64(size))
+		}
+		return
+	}
+	dl.stats.drop(DropOverlayFull)
+	if dvs != nil {
+		dvs.RXDrops.Add(1)
+	}
+}
+
+// miss sends an L2- or L3-miss notification (vxlan_fdb_miss,
+// vxlan_ip_miss).
+func (l *Link) miss(m Miss) {
+	m.Link = l.name
+	if m.Kind == L3Miss {
+		m.VNI = MissVNI
+		l.stats.L3Misses.Add(1)
+	} else {
+		l.stats.L2Misses.Add(1)
+	}
+	if d := l.misses.send(m); d > 0 {
+		l.stats.MissesDropped.Add(uint64(d))
+	}
+}
