@@ -1,0 +1,319 @@
+package underlay
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/vtepd/vtep/internal/sys"
+)
+
+// Flow sockets: UDP GSO for SendRaw without giving up the source port.
+//
+// The kernel's vxlan driver picks the outer UDP source port per inner flow
+// (udp_flow_src_port), which spreads flows over ECMP paths and receive
+// queues; the datapath copies that. A UDP socket always sends from its bound
+// port, and UDP_SEGMENT works only on UDP sockets, so a raw socket gets the
+// port right but cannot use GSO. For a run of at least minFlowRun
+// equal-size datagrams of one flow (same addresses, ports, TOS, TTL, DF, a
+// checksum, no IPv6 flow label) the sender uses a UDP socket bound to the
+// flow's source address and port and connected to its destination, and
+// sends the run as one UDP_SEGMENT send. The packets on the wire are those
+// the raw path would send, except that the kernel picks the IPv4 IDs and
+// computes the UDP checksums (RFC 6864: with DF set the ID has no meaning).
+//
+// Because it is connected, such a socket only receives datagrams from the
+// remote VTEP's destination port to our source port, which VXLAN peers do
+// not send; its receive buffer is minimal and never read. A source port
+// already bound by another socket makes bind fail; the flow is then sent raw
+// and not retried for flowRetryBatches batches. At most maxFlowSockets are
+// kept, the least recently used one being closed to make room. Each holds
+// its port for as long as it is open.
+const (
+	minFlowRun       = 4
+	maxFlowSockets   = 128
+	flowRetryBatches = 4096
+)
+
+type flowKey struct {
+	src, dst     [16]byte
+	sport, dport uint16
+}
+
+type flowSock struct {
+	f    *os.File
+	rc   syscall.RawConn
+	df   int
+	last uint64
+}
+
+// flowCache is used under the Conn's write lock; mu additionally guards
+// socks and closed so that Close can close the sockets while a Write is
+// blocked.
+type flowCache struct {
+	mu     sync.Mutex
+	closed bool
+	socks  map[flowKey]*flowSock
+	failed map[flowKey]uint64
+}
+
+func (fc *flowCache) closeAll() {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.closed = true
+	for k, fs := range fc.socks {
+		fs.f.Close()
+		delete(fc.socks, k)
+	}
+}
+
+// flowRun returns the length of the run of packets from i that can go out
+// as one GSO send from a flow socket, or 0.
+func (s *sender) flowRun(i int) int {
+	if !s.c.gso.Load() {
+		return 0
+	}
+	p := &s.pk[i]
+	if p.zeroCsum || p.plen == 0 || p.flow != 0 || isMulticast(s.c.family, &p.dst) {
+		return 0
+	}
+	limit := 65535 - ipv4HeaderLen - udpHeaderLen
+	if s.c.family == 6 {
+		limit = 65535 - udpHeaderLen
+	}
+	n, total, seg := 1, p.plen, p.plen
+	for j := i + 1; j < s.npk && n < gsoMaxSegments; j++ {
+		q := &s.pk[j]
+		if !q.ok || q.sport != p.sport || !p.sameDest(q) || q.plen > seg || q.plen == 0 || total+q.plen > limit {
+			break
+		}
+		n++
+		total += q.plen
+		if q.plen < seg {
+			break
+		}
+	}
+	if n < minFlowRun {
+		return 0
+	}
+	return n
+}
+
+func isMulticast(family int, a *[16]byte) bool {
+	if family == 4 {
+		return a[0]&0xf0 == 0xe0
+	}
+	return a[0] == 0xff
+}
+
+// flowSocket returns the socket for packet p's flow, opening it if needed;
+// nil means: send raw.
+func (s *sender) flowSocket(p *txPkt) *flowSock {
+	fc := &s.flows
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.closed {
+		return nil
+	}
+	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	if fs := fc.socks[k]; fs != nil {
+		fs.last = s.batchNo
+		return fs
+	}
+	if t, ok := fc.failed[k]; ok && s.batchNo-t < flowRetryBatches {
+		return nil
+	}
+	if fc.socks == nil {
+		fc.socks = map[flowKey]*flowSock{}
+		fc.failed = map[flowKey]uint64{}
+	}
+	if len(fc.socks) >= maxFlowSockets {
+		var oldest flowKey
+		var min uint64 = ^uint64(0)
+		for k, fs := range fc.socks {
+			if fs.last < min {
+				oldest, min = k, fs.last
+			}
+		}
+		fc.socks[oldest].f.Close()
+		delete(fc.socks, oldest)
+	}
+	fs, err := s.openFlow(k)
+	if err != nil {
+		if len(fc.failed) > 4*maxFlowSockets {
+			clear(fc.failed)
+		}
+		fc.failed[k] = s.batchNo
+		s.c.stats.TxFlowSocketFailures.Add(1)
+		return nil
+	}
+	fs.last = s.batchNo
+	fc.socks[k] = fs
+	s.c.stats.TxFlowSockets.Add(1)
+	return fs
+}
+
+func (s *sender) openFlow(k flowKey) (*flowSock, error) {
+	c := s.c
+	af := sys.AF_INET
+	if c.family == 6 {
+		af = sys.AF_INET6
+	}
+	setup := s.flowSetup(k)
+	var f *os.File
+	err := c.netns.Do(func() (err error) {
+		f, err = sys.Socket(af, sys.SOCK_DGRAM, sys.IPPROTO_UDP, fmt.Sprintf("flow%d:%d", c.family, k.sport), setup)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &flowSock{f: f, rc: rc, df: 0}, nil
+}
+
+// flowSetup returns the socket setup for flow k: options, bind, connect.
+func (s *sender) flowSetup(k flowKey) func(fd int) error {
+	c := s.c
+	return func(fd int) error {
+		sys.SetInt(fd, sys.SOL_SOCKET, sys.SO_RCVBUF, 0)
+		setBuffers(fd, -1, 1<<20)
+		if c.device != "" {
+			if err := sys.SetString(fd, sys.SOL_SOCKET, sys.SO_BINDTODEVICE, c.device); err != nil {
+				return err
+			}
+		}
+		if c.family == 4 {
+			if err := sys.SetInt(fd, sys.SOL_IP, sys.IP_MTU_DISCOVER, sys.IP_PMTUDISC_DONT); err != nil {
+				return err
+			}
+			if err := sys.Bind4(fd, [4]byte(k.src[:4]), k.sport); err != nil {
+				return err
+			}
+			return sys.Connect4(fd, [4]byte(k.dst[:4]), k.dport)
+		}
+		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_V6ONLY, 1)
+		// The datapath's label is 0 for these flows: keep the kernel from
+		// choosing one (net.ipv6.auto_flowlabels).
+		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_AUTOFLOWLABEL, 0)
+		if err := sys.Bind6(fd, k.src, k.sport); err != nil {
+			return err
+		}
+		return sys.Connect6(fd, k.dst, k.dport)
+	}
+}
+
+// sendFlow sends packets i..i+run-1 (one flow) as one UDP_SEGMENT send. It
+// returns the number sent; 0 with s.flowErr false means no flow socket could
+// be used and the caller sends them raw; with s.flowErr true they were
+// dropped (counted in TxErrors).
+func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
+	s.flowErr = false
+	p := &s.pk[i]
+	fs := s.flowSocket(p)
+	if fs == nil {
+		return 0, nil
+	}
+	if df := b2i(p.df); s.c.family == 4 && df != fs.df {
+		v := sys.IP_PMTUDISC_DONT
+		if df == 1 {
+			v = sys.IP_PMTUDISC_DO
+		}
+		var err error
+		fs.rc.Control(func(fd uintptr) { err = sys.SetInt(int(fd), sys.SOL_IP, sys.IP_MTU_DISCOVER, v) })
+		if err != nil {
+			return 0, nil
+		}
+		fs.df = df
+	}
+	if len(s.fiov) < run {
+		s.fiov = make([]sys.Iovec, gsoMaxSegments)
+	}
+	for k := range run {
+		q := &s.pk[i+k]
+		b := bufs[i+k][offset:]
+		sys.SetIovec(&s.fiov[k], b[q.hl:q.hl+q.plen])
+	}
+	h := &s.fmsg[0].Hdr
+	h.Name, h.Namelen = nil, 0
+	h.Iov = &s.fiov[0]
+	h.SetIovlen(run)
+	n := s.putFlowCmsgs(p)
+	h.Control = &s.fctrl[0]
+	h.SetControllen(n)
+	for attempt := 0; ; attempt++ {
+		s.fsent, s.ferr = 0, nil
+		if err := fs.rc.Write(s.fnFlow); err != nil {
+			// The flow socket itself is gone; forget it.
+			s.dropFlow(p)
+			return 0, nil
+		}
+		switch {
+		case s.ferr == nil && s.fsent == 1:
+			s.c.stats.TxGSOSends.Add(1)
+			return run, nil
+		case s.ferr == sys.ECONNREFUSED && attempt == 0:
+			// An ICMP port unreachable for an earlier send was reported
+			// on this connected socket; the send did not happen.
+			continue
+		case s.ferr == sys.EIO:
+			// No checksum offload on the egress device: no UDP GSO.
+			s.c.gso.Store(false)
+			return 0, nil
+		}
+		s.c.stats.TxErrors.Add(uint64(run))
+		s.flowErr = true
+		return 0, nil
+	}
+}
+
+func (s *sender) dropFlow(p *txPkt) {
+	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	s.flows.mu.Lock()
+	defer s.flows.mu.Unlock()
+	if fs := s.flows.socks[k]; fs != nil {
+		fs.f.Close()
+		delete(s.flows.socks, k)
+	}
+}
+
+// sendFlowFn runs under the poller: one sendmsg of s.fmsg.
+func (s *sender) sendFlowFn(fd uintptr) bool {
+	for {
+		n, err := sys.Sendmmsg(fd, s.fmsg[:], 0)
+		switch err {
+		case nil:
+			s.fsent = n
+			return true
+		case sys.EAGAIN:
+			return false
+		case sys.EINTR:
+			continue
+		}
+		s.ferr = err
+		return true
+	}
+}
+
+// putFlowCmsgs writes TOS/TCLASS, TTL/HOPLIMIT and UDP_SEGMENT for a flow
+// send.
+func (s *sender) putFlowCmsgs(p *txPkt) int {
+	b := s.fctrl[:]
+	clear(b)
+	n := 0
+	if s.c.family == 4 {
+		n += putCmsgInt(b[n:], sys.SOL_IP, sys.IP_TOS, int32(p.tos))
+		n += putCmsgInt(b[n:], sys.SOL_IP, sys.IP_TTL, int32(p.ttl))
+	} else {
+		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_TCLASS, int32(p.tos))
+		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_HOPLIMIT, int32(p.ttl))
+	}
+	d := putCmsgHdr(b[n:], sys.SOL_UDP, sys.UDP_SEGMENT, 2)
+	putNative16(d, uint16(p.plen))
+	return n + sys.CmsgSpace(2)
+}
