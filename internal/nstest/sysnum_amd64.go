@@ -1,0 +1,6 @@
+//go:build linux
+
+package nstest
+
+// sysSetns is setns(2) on linux/amd64, which package syscall does not name.
+const sysSetns = 308
