@@ -6,9 +6,9 @@ FUZZTIME ?= 10s
 
 # The datapath packages that `make test` also runs under the race detector
 # (the README's test command). Packages not in the tree yet are skipped.
-RACE_PKGS    := vtep fdb internal/netlab gro gso
-race_present := $(foreach p,$(RACE_PKGS),$(if $(wildcard $(p)/*.go),./$(p)/...))
-race_missing := $(foreach p,$(RACE_PKGS),$(if $(wildcard $(p)/*.go),,$(p)))
+RACE_PKGS    := vtep fdb internal/netlab gro gso tap underlay control
+race_present := $(strip $(foreach p,$(RACE_PKGS),$(if $(wildcard $(p)/*.go),./$(p)/...)))
+race_missing := $(strip $(foreach p,$(RACE_PKGS),$(if $(wildcard $(p)/*.go),,$(p))))
 
 .PHONY: all build test vet lab lab-down bench fuzz-smoke clean
 
