@@ -11,10 +11,10 @@ import (
 // given (vtep's default port differs from the kernel's) and id is given
 // unless the device is external. MTU and Address use vtep's "mtu" and
 // "address" extensions; [Link.IPLinkArgs] puts them where iproute2 wants
-// them instead.
+// them instead. GBPMark is written as "gbpmark 0x…" right after "gbp".
 func (l Link) Args() []string {
 	c := l.Canonical()
-	a := c.vxlanArgs(make([]string, 0, 16))
+	a := c.vxlanArgs(make([]string, 0, 16), true)
 	if c.MTU != 0 {
 		a = append(a, "mtu", strconv.Itoa(c.MTU))
 	}
@@ -26,7 +26,9 @@ func (l Link) Args() []string {
 
 // IPLinkArgs returns the arguments of `ip link add` that create the
 // device: NAME [mtu MTU] [address LLADDR] type vxlan ARGS. With no Name,
-// the list starts with "type".
+// the list starts with "type". GBPMark is left out: iproute2 and the
+// kernel have no such option (a kernel device takes marks from
+// netfilter).
 func (l Link) IPLinkArgs() []string {
 	c := l.Canonical()
 	a := make([]string, 0, 24)
@@ -40,13 +42,14 @@ func (l Link) IPLinkArgs() []string {
 		a = append(a, "address", c.Address.String())
 	}
 	a = append(a, "type", "vxlan")
-	return c.vxlanArgs(a)
+	return c.vxlanArgs(a, false)
 }
 
 // vxlanArgs appends the iproute2 words for the canonical link l, in the
 // order of iproute2's usage text. external comes first so that a later
-// "learning" can override the nolearning it implies.
-func (l Link) vxlanArgs(a []string) []string {
+// "learning" can override the nolearning it implies. ext adds vtep's
+// gbpmark extension.
+func (l Link) vxlanArgs(a []string, ext bool) []string {
 	if l.External {
 		a = append(a, "external")
 	} else {
@@ -131,6 +134,9 @@ func (l Link) vxlanArgs(a []string) []string {
 	for _, f := range more {
 		if f.on {
 			a = append(a, f.word)
+		}
+		if f.word == "gbp" && ext && l.GBPMark != 0 {
+			a = append(a, "gbpmark", cHexShort(uint64(l.GBPMark)))
 		}
 	}
 	return a

@@ -11,7 +11,8 @@ import "net/netip"
 //   - may change: remote or group and local (within the device's address
 //     family), dev, ttl (a number or auto), tos, df, flowlabel, learning,
 //     ageing, localbypass, mcroute; and vtep's mtu and address extensions,
-//     which act as `ip link set NAME mtu MTU address LLADDR`;
+//     which act as `ip link set NAME mtu MTU address LLADDR`, and its
+//     gbpmark extension (on a gbp device; "gbpmark 0" removes the mark);
 //   - refused even when the value is unchanged: ttl inherit, [no]proxy,
 //     [no]rsc, [no]l2miss, [no]l3miss, maxaddress, [no]external, srcport,
 //     dstport, [no]udpcsum, [no]udp6zerocsumtx/rx, [no]remcsumtx/rx, gbp,
@@ -85,6 +86,7 @@ func CanChange(old, new Link) error {
 	diff(o.RemCsumRX != n.RemCsumRX, aRemRX)
 	diff(o.GBP != n.GBP, aGBP)
 	diff(o.GPE != n.GPE, aGPE)
+	diff(o.GBPMark != n.GBPMark, aGBPMark)
 	diff(o.ReservedBitsSet != n.ReservedBitsSet || o.ReservedBits != n.ReservedBits, aReservedBits)
 	diff(o.MCRoute != n.MCRoute, aMCRoute)
 	diff(o.MTU != n.MTU, aMTU)
@@ -207,6 +209,13 @@ func (l Link) apply(r *request) (Link, error) {
 	}
 	if s&aReservedBits != 0 {
 		return c, ErrChangeReservedBits
+	}
+	if s&aGBPMark != 0 {
+		// vtep extension; GBP itself cannot change (refused above).
+		if !c.GBP {
+			return c, ErrGBPMarkNeedsGBP
+		}
+		n.GBPMark = v.GBPMark
 	}
 	if s&aMCRoute != 0 {
 		n.MCRoute = v.MCRoute

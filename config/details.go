@@ -46,6 +46,8 @@ func (l Link) Details() string { return l.DetailsStyle(StyleLegacy) }
 // trailing "reserved_bits", "nolocalbypass" and "mcroute" when they are
 // not the default; in StyleCurrent "mcroute" when set (the kernel does not
 // report it). iproute2 6.1's missing space after "vnifilter" is kept.
+// vtep's gbpmark extension is shown right after "gbp" in every style, as
+// "gbpmark 0x800ff", when it is set.
 func (l Link) DetailsStyle(style Style) string {
 	c := l.Canonical()
 	var b strings.Builder
@@ -145,6 +147,9 @@ func (l Link) DetailsStyle(style Style) string {
 			if f.on {
 				w(f.word)
 			}
+			if f.word == "gbp" && c.GBPMark != 0 {
+				w("gbpmark ", cHexShort(uint64(c.GBPMark)))
+			}
 		}
 		if c.ReservedBitsSet {
 			w("reserved_bits ", cHexShort(c.ReservedBits))
@@ -155,6 +160,9 @@ func (l Link) DetailsStyle(style Style) string {
 	w("reserved_bits ", cHexShort(c.EffectiveReservedBits()))
 	if c.GBP {
 		w("gbp")
+	}
+	if c.GBPMark != 0 {
+		w("gbpmark ", cHexShort(uint64(c.GBPMark)))
 	}
 	if c.GPE {
 		w("gpe")

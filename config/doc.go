@@ -32,9 +32,15 @@
 // the class sentinels [ErrArgument], [ErrDuplicate], [ErrIncomplete],
 // [ErrUnknownKeyword], [ErrInvalid] and [ErrCannotChange].
 //
-// vtep adds to iproute2's grammar only where the kernel has a setting
-// iproute2 cannot express or puts elsewhere: "flowlabel inherit"
+// vtep adds to iproute2's grammar where the kernel has a setting iproute2
+// cannot express or puts elsewhere: "flowlabel inherit"
 // (IFLA_VXLAN_LABEL_POLICY), and "mtu" and "address" after `type vxlan`.
+// One extension has no kernel counterpart: "gbpmark MARK" on a "gbp"
+// device ([Link.GBPMark]). A kernel vxlan device turns skb->mark, set by
+// netfilter, into the Group Based Policy header; frames that reach vtep
+// through a TAP carry no mark, so gbpmark supplies the one every frame of
+// the device is sent with. It prints as "gbpmark 0x…" and, in JSON,
+// "gbp_mark", and can be changed with `link set NAME type vxlan gbpmark N`.
 //
 // # Configuration file
 //

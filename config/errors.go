@@ -93,6 +93,13 @@ var (
 	// ErrAgeingRange: the ageing time is negative, not whole seconds, or
 	// does not fit the kernel's u32 IFLA_VXLAN_AGEING.
 	ErrAgeingRange = invalid("vxlan: ageing must be a whole number of seconds between 0 and 4294967295")
+	// ErrGBPMarkNeedsGBP: vtep's gbpmark extension sets the Group Policy
+	// of a GBP device; without gbp there is no header field to put it in.
+	// Worded like iproute2's "'group' requires 'dev'".
+	ErrGBPMarkNeedsGBP = invalid("vxlan: 'gbpmark' requires 'gbp' to be specified")
+	// ErrGBPMarkBits: a gbpmark with bits that the GBP header cannot carry
+	// (outside GBPMarkMask, 0x48ffff); vxlan_build_gbp_hdr would drop them.
+	ErrGBPMarkBits = invalid("vxlan: gbpmark may only use the GBP bits 0x48ffff (D<<22 | A<<19 | policy ID)")
 	// ErrInvalidName: the device or lower device name is not one the
 	// kernel accepts (dev_valid_name: 1-15 bytes, not "." or "..", no
 	// '/', ':' or white space). The error returned is a *[NameError].

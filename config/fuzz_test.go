@@ -20,6 +20,7 @@ var seedArgs = []string{
 	"i 42 d eth0 p 1 2 pr ds 4 dst 99 n t 3 a 9 m 7 remc",
 	"id 1 mtu 1400 address 02:00:00:00:00:01", "id 0x10 remote any local 10.0.0.1", "help",
 	"id 1 remote 10.0.0.1 group 239.1.1.1", "id 1 reserved_bits 0xffffffffffffffff", "vni 052 tos EF",
+	"id 42 remote 10.0.0.2 gbp gbpmark 0x800ff", "id 42 gbpmark 1",
 }
 
 // FuzzParseArgs checks that ParseArgs never panics, returns the zero Link
@@ -91,7 +92,8 @@ func checkLink(t *testing.T, l Link) {
 // otherwise a valid canonical link that CanChange agrees with.
 func FuzzChange(f *testing.F) {
 	changes := []string{"ttl 64", "nolearning", "vni 43", "group ffe5::5 dev x", "ttl inherit", "gpe",
-		"remote 10.9.9.9 local any", "flowlabel inherit", "mtu 1400 address 02:00:00:00:00:02", "ageing 0 df inherit"}
+		"remote 10.9.9.9 local any", "flowlabel inherit", "mtu 1400 address 02:00:00:00:00:02", "ageing 0 df inherit",
+		"gbpmark 0x4000ff", "gbpmark 0"}
 	for i, s := range seedArgs {
 		f.Add(s, changes[i%len(changes)])
 	}

@@ -54,9 +54,10 @@ func (l Link) MarshalJSON() ([]byte, error) {
 // "l2miss", "l3miss", "udp_csum", "udp_zero_csum6_tx",
 // "udp_zero_csum6_rx", "remcsum_tx", "remcsum_rx", "localbypass".
 //
-// Three keys are vtep's, for what iproute2 does not print: "label_policy":
-// "inherit", "mcroute": true, and "remote"/"local" with an unspecified
-// address (which only selects the family).
+// Four keys are vtep's, for what iproute2 does not print: "label_policy":
+// "inherit", "mcroute": true, "gbp_mark" (hex string, as iproute2 prints
+// marks, e.g. "0x800ff"; only when set), and "remote"/"local" with an
+// unspecified address (which only selects the family).
 func (l Link) InfoData() []byte {
 	return l.Canonical().appendInfoData(make([]byte, 0, 512))
 }
@@ -125,6 +126,10 @@ func (l Link) appendInfoData(b []byte) []byte {
 	if l.GBP {
 		b = appendKey(b, "gbp")
 		b = append(b, "null"...)
+	}
+	if l.GBPMark != 0 {
+		b = appendKey(b, "gbp_mark")
+		b = appendString(b, cHexShort(uint64(l.GBPMark)))
 	}
 	if l.GPE {
 		b = appendKey(b, "gpe")
@@ -344,6 +349,9 @@ func decodeInfoData(b []byte) (Link, error) {
 		l.ReservedBits, l.ReservedBitsSet = v, true
 	}
 	l.GBP = d.present("gbp")
+	if v, ok := d.hex("gbp_mark", 32); ok {
+		l.GBPMark = uint32(v)
+	}
 	l.GPE = d.present("gpe")
 	set := func(key string, dst *bool, inverted bool) {
 		if v, ok := d.bool(key); ok {

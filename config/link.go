@@ -102,6 +102,16 @@ func (p LabelPolicy) String() string {
 	return "LabelPolicy(" + itoa(uint64(p)) + ")"
 }
 
+// Group Based Policy mark bits: how skb->mark maps to the GBP extension of
+// the VXLAN header (include/net/vxlan.h VXLAN_GBP_*), and so which bits
+// [Link.GBPMark] may use.
+const (
+	GBPMarkDontLearn     = 1 << 22 // D bit
+	GBPMarkPolicyApplied = 1 << 19 // A bit
+	GBPMarkPolicyIDMask  = 0xffff  // Group Policy ID
+	GBPMarkMask          = GBPMarkDontLearn | GBPMarkPolicyApplied | GBPMarkPolicyIDMask
+)
+
 // TOSInherit is the TOS value that means "copy the inner DSCP and ECN"
 // (the kernel stores inherit as tos 1).
 const TOSInherit = 1
@@ -190,6 +200,15 @@ type Link struct {
 	// Extension (which requires External).
 	GBP bool
 	GPE bool
+	// GBPMark is vtep's "gbpmark MARK" extension: the mark given to every
+	// frame read from the overlay port, which a Linux TAP cannot mark
+	// (there is no skb->mark on a frame written to a TAP, and vtep is not
+	// in the path where netfilter would set one). On a GBP device the mark
+	// becomes the Group Policy of the frames sent, as the kernel turns
+	// skb->mark into the header (vxlan_build_gbp_hdr: mark = D<<22 |
+	// A<<19 | policy ID). 0 means none: frames go out without the G bit.
+	// It requires GBP and may only use the bits in GBPMarkMask.
+	GBPMark uint32
 	// VNIFilter enables the per-device VNI list (requires External).
 	VNIFilter bool
 	// MCRoute sends packets for a group through multicast routing

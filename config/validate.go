@@ -12,6 +12,7 @@ import (
 //   - names: Name and Dev as dev_valid_name accepts them;
 //   - iproute2 vxlan_parse_opt: vnifilter needs external, external takes
 //     no id, a group needs dev;
+//   - vtep's gbpmark: needs gbp, and only the bits in GBPMarkMask;
 //   - kernel vxlan_validate: Address is unicast, MTU is 68..65535, the VNI
 //     fits 24 bits, srcport max >= min, DF is unset/set/inherit;
 //   - kernel vxlan_nl2conf: flow label and policy values, ageing fits u32
@@ -46,6 +47,14 @@ func (l Link) Validate() error {
 	}
 	if l.IsGroup() && l.Dev == "" {
 		return ErrGroupNeedsDev
+	}
+
+	// vtep's gbpmark extension.
+	if l.GBPMark != 0 && !l.GBP {
+		return ErrGBPMarkNeedsGBP
+	}
+	if l.GBPMark&^GBPMarkMask != 0 {
+		return ErrGBPMarkBits
 	}
 
 	// vxlan_validate.

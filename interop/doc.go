@@ -18,6 +18,9 @@
 // and ageing), vxlan_bridge_1d_port_8472.sh and vxlan_bridge_1d_ipv6.sh
 // (ports and IPv6 underlay), and the GBP mark mapping of
 // drivers/net/vxlan/vxlan_core.c (vxlan_build_gbp_hdr, vxlan_parse_gbp_hdr).
+// A TAP carries no skb->mark, so a vtep link sends the mark of its
+// `gbpmark` option (vtep's extension to the grammar) and shows received
+// policies in its rx_gbp and rx_gbp_last_mark counters.
 // What mausezahn and tc flower counters do in the selftests is done here
 // with AF_PACKET sockets opened inside the namespaces: frames are injected
 // into a device and captured frames are parsed with the header package.
