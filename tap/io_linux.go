@@ -27,6 +27,13 @@ type reader struct {
 	// segmented; pend is its length (0: none pending).
 	scratch []byte
 	pend    int
+	// inplace is how much of a frame readv puts straight into the
+	// caller's buffer; the rest goes to scratch. It covers the largest
+	// plain frame seen (at least minInplace), so plain frames land in
+	// place while only the first inplace bytes of a super-frame are
+	// copied over to scratch before it is segmented, not the whole of the
+	// caller's (typically 64 KiB) buffer.
+	inplace int
 	// segBufs hold segments of a super-frame bigger than a whole batch;
 	// segNext is the next to copy out and segN how many there are.
 	segBufs  [][]byte
@@ -50,9 +57,14 @@ func (r *reader) setMeta(i int, partial bool, start, off int) {
 	}
 }
 
+// minInplace is the initial reader.inplace: an Ethernet frame of the
+// default MTU with two VLAN tags, rounded up.
+const minInplace = 1536
+
 func (r *reader) init(q *Queue) {
 	r.q = q
 	r.fn = r.readFn
+	r.inplace = minInplace
 	if q.vnet {
 		r.scratch = make([]byte, vnetHdrLen+maxSuperFrame)
 	}
@@ -160,6 +172,9 @@ func (r *reader) readVnet(fd uintptr) error {
 	cnt := 1
 	if r.offset >= vnetHdrLen && len(buf) > r.offset {
 		region = buf[r.offset-vnetHdrLen:]
+		if len(region) > vnetHdrLen+r.inplace {
+			region = region[:vnetHdrLen+r.inplace]
+		}
 		sys.SetIovec(&r.iov[0], region)
 		if len(region) < len(r.scratch) {
 			sys.SetIovec(&r.iov[1], r.scratch[len(region):])
@@ -220,6 +235,11 @@ func (r *reader) deliver(buf, region []byte, n int) {
 				return
 			}
 			copy(buf[r.offset:], frame)
+			if region != nil && len(frame) > r.inplace {
+				// Plain frames this big are normal here (a large
+				// MTU): let the next ones land in place.
+				r.inplace = (len(frame) + 63) &^ 63
+			}
 		}
 		r.sizes[r.n] = len(frame)
 		r.setMeta(r.n, partial, int(h.CsumStart()), int(h.CsumOffset()))

@@ -171,7 +171,7 @@ func (n *Network) AddHost(name string, addrs ...netip.Addr) (*MemHost, error) {
 	if _, ok := n.hosts[name]; ok {
 		return nil, fmt.Errorf("underlay: host %q already exists", name)
 	}
-	h := &MemHost{net: n, name: name, conns: make(map[bindKey]*MemConn)}
+	h := &MemHost{net: n, name: name, conns: make(map[bindKey][]*MemConn)}
 	n.hosts[name] = h
 	for _, a := range addrs {
 		if err := h.addAddrLocked(a); err != nil {
@@ -194,8 +194,8 @@ func (n *Network) Flush() {
 	n.mu.RLock()
 	var conns []*MemConn
 	for _, h := range n.hosts {
-		for _, c := range h.conns {
-			conns = append(conns, c)
+		for _, g := range h.conns {
+			conns = append(conns, g...)
 		}
 	}
 	n.mu.RUnlock()
@@ -217,7 +217,7 @@ type MemHost struct {
 
 	// guarded by net.mu
 	addrs []netip.Addr
-	conns map[bindKey]*MemConn
+	conns map[bindKey][]*MemConn // more than one: SO_REUSEPORT
 }
 
 type bindKey struct {
@@ -266,14 +266,23 @@ type ListenConfig struct {
 	AcceptZeroChecksum6 bool
 	// BatchSize is what BatchSize reports; zero means 64.
 	BatchSize int
+	// ReusePort lets several Conns bind the same (family, port), as
+	// SO_REUSEPORT does when every socket of the group sets it: a unicast
+	// packet goes to one of them, chosen by a hash of its source and
+	// destination addresses and ports, so that one flow always reaches
+	// the same Conn; a multicast packet goes to every one of them when
+	// any of them joined the group (as with IP_MULTICAST_ALL, Linux's
+	// default, every socket bound to the port gets a copy).
+	ReusePort bool
 }
 
-// Listen binds a Conn on the host. Only one Conn may bind a (family, port).
+// Listen binds a Conn on the host. Only one Conn may bind a (family,
+// port), unless all of them set ReusePort.
 func (h *MemHost) Listen(cfg ListenConfig) (*MemConn, error) {
 	h.net.mu.Lock()
 	defer h.net.mu.Unlock()
 	k := bindKey{cfg.IPv6, cfg.Port}
-	if _, ok := h.conns[k]; ok {
+	if g := h.conns[k]; len(g) > 0 && (!cfg.ReusePort || !g[0].cfg.ReusePort) {
 		fam := "udp4"
 		if cfg.IPv6 {
 			fam = "udp6"
@@ -290,7 +299,7 @@ func (h *MemHost) Listen(cfg ListenConfig) (*MemConn, error) {
 		closed: make(chan struct{}),
 		groups: make(map[netip.Addr]int),
 	}
-	h.conns[k] = c
+	h.conns[k] = append(h.conns[k], c)
 	return c, nil
 }
 
@@ -375,6 +384,14 @@ func (c *MemConn) LocalPort() uint16 { return c.cfg.Port }
 // before delivery (NetworkOptions.VerifyChecksums), as a kernel socket does.
 func (c *MemConn) RXChecksumVerified() bool { return c.host.net.opts.VerifyChecksums }
 
+// RXPayloadVerified reports whether every packet Read returns carried a
+// non-zero UDP checksum that the network verified: with VerifyChecksums,
+// on an IPv6 Conn that does not accept zero checksums (IPv4 always
+// accepts them, RFC 768).
+func (c *MemConn) RXPayloadVerified() bool {
+	return c.host.net.opts.VerifyChecksums && c.cfg.IPv6 && !c.cfg.AcceptZeroChecksum6
+}
+
 // JoinGroup implements Conn. Joins are counted: each JoinGroup needs a
 // LeaveGroup. The interface index is ignored.
 func (c *MemConn) JoinGroup(group netip.Addr, ifindex int) error {
@@ -418,7 +435,9 @@ func (c *MemConn) Close() error {
 		n := c.host.net
 		n.mu.Lock()
 		k := bindKey{c.cfg.IPv6, c.cfg.Port}
-		if c.host.conns[k] == c {
+		if g := slices.DeleteFunc(c.host.conns[k], func(o *MemConn) bool { return o == c }); len(g) > 0 {
+			c.host.conns[k] = g
+		} else {
 			delete(c.host.conns, k)
 		}
 		n.mu.Unlock()
@@ -512,8 +531,9 @@ func (n *Network) send(from *MemConn, pkt []byte) error {
 			if h == from.host && !n.opts.MulticastLoopback {
 				continue
 			}
-			if c := h.conns[k]; c != nil && c.member(dst) {
-				targets = append(targets, c)
+			g := h.conns[k]
+			if slices.ContainsFunc(g, func(c *MemConn) bool { return c.member(dst) }) {
+				targets = append(targets, g...)
 			}
 		}
 		n.mu.RUnlock()
@@ -528,7 +548,7 @@ func (n *Network) send(from *MemConn, pkt []byte) error {
 	}
 	var to *MemConn
 	if h := n.owners[dst]; h != nil {
-		to = h.conns[k]
+		to = pick(h.conns[k], pkt, udpOff)
 	}
 	n.mu.RUnlock()
 	if to == nil {
@@ -538,6 +558,32 @@ func (n *Network) send(from *MemConn, pkt []byte) error {
 	}
 	n.deliver(to, pkt, udpOff)
 	return nil
+}
+
+// pick chooses the Conn of a SO_REUSEPORT group that receives a unicast
+// packet: by a hash of its addresses and ports, so that a flow sticks to
+// one Conn (the kernel's reuseport_select_sock with udp_ehashfn).
+func pick(g []*MemConn, pkt []byte, udpOff int) *MemConn {
+	switch len(g) {
+	case 0:
+		return nil
+	case 1:
+		return g[0]
+	}
+	// FNV-1a over the source and destination addresses and ports.
+	h := uint32(2166136261)
+	mix := func(b []byte) {
+		for _, x := range b {
+			h = (h ^ uint32(x)) * 16777619
+		}
+	}
+	if udpOff == 40 {
+		mix(pkt[8:40])
+	} else {
+		mix(pkt[12:20])
+	}
+	mix(pkt[udpOff : udpOff+4])
+	return g[h%uint32(len(g))]
 }
 
 // fillSource writes the host's first address of the family as the source

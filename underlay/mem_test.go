@@ -333,3 +333,63 @@ func TestMemConnCloseUnblocksRead(t *testing.T) {
 		}
 	})
 }
+
+// TestMemNetworkReusePort: Conns that all set ReusePort share a port
+// (SO_REUSEPORT); each unicast flow (addresses and ports) sticks to one of
+// them and flows spread over all; a multicast packet reaches every Conn of
+// the group when one of them joined (IP_MULTICAST_ALL); a Conn without
+// ReusePort cannot join the group.
+func TestMemNetworkReusePort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := memNet{t, underlay.NewNetwork(underlay.NetworkOptions{})}
+		a, b := m.host("a", "192.0.2.1"), m.host("b", "192.0.2.2")
+		ca := listen(t, a, underlay.ListenConfig{Port: 9})
+		var group []*underlay.MemConn
+		for range 3 {
+			group = append(group, listen(t, b, underlay.ListenConfig{Port: 4789, ReusePort: true}))
+		}
+		if _, err := b.Listen(underlay.ListenConfig{Port: 4789}); !errors.Is(err, underlay.ErrAddrInUse) {
+			t.Errorf("Listen without ReusePort on a shared port: %v", err)
+		}
+		const flows, per = 32, 4
+		var pkts [][]byte
+		for i := range flows * per {
+			p := memPacket(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), 4789, []byte{byte(i)}, true)
+			binary.BigEndian.PutUint16(p[20:], uint16(50000+i%flows)) // source port: the flow
+			pkts = append(pkts, p)
+		}
+		if n, err := ca.Write(pkts, 0); n != len(pkts) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		g := netip.MustParseAddr("239.1.1.1")
+		if err := group[0].JoinGroup(g, 0); err != nil {
+			t.Fatal(err)
+		}
+		ca.Write([][]byte{memPacket(netip.MustParseAddr("192.0.2.1"), g, 4789, []byte("m"), true)}, 0)
+		owner := map[uint16]int{}
+		for i, c := range group {
+			got := pending(t, c)
+			if len(got) < 2 {
+				t.Errorf("conn %d got %d packets: flows do not spread", i, len(got))
+			}
+			mc := 0
+			for _, p := range got {
+				if p[16] == 239 {
+					mc++
+					continue
+				}
+				sp := binary.BigEndian.Uint16(p[20:])
+				if o, ok := owner[sp]; ok && o != i {
+					t.Errorf("flow %d reached conns %d and %d", sp, o, i)
+				}
+				owner[sp] = i
+			}
+			if mc != 1 {
+				t.Errorf("conn %d got %d multicast copies, want 1", i, mc)
+			}
+		}
+		if len(owner) != flows {
+			t.Errorf("%d flows arrived, want %d", len(owner), flows)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package underlay
 import (
 	"encoding/binary"
 
-	"github.com/vtepd/vtep/checksum"
 	"github.com/vtepd/vtep/internal/sys"
 )
 
@@ -202,6 +201,14 @@ func (r *receiver) readGRO(bufs [][]byte, sizes []int, offset int) (int, error) 
 }
 
 // split hands out pending segments; it returns how many buffers it filled.
+//
+// A coalesced datagram is one burst of one flow (a sender's UDP_SEGMENT
+// send, or what the kernel's UDP GRO merged), which the datapath's GRO
+// turns back into one super-frame for the TAP. So that the burst is not cut
+// in two across Reads (two smaller super-frames, two TAP writes), a
+// datagram that does not fit whole into the buffers left is kept for the
+// next Read, unless nothing was handed out yet (a burst larger than the
+// whole batch has to be split anyway).
 func (r *receiver) split(bufs [][]byte, sizes []int, offset int) int {
 	j := 0
 	for r.pm < r.pn && j < len(bufs) {
@@ -216,6 +223,9 @@ func (r *receiver) split(bufs [][]byte, sizes []int, offset int) int {
 		seg := meta.gso
 		if seg <= 0 || seg > n {
 			seg = n
+		}
+		if r.poff == 0 && j > 0 && seg > 0 && (n+seg-1)/seg > len(bufs)-j {
+			break // the next Read starts with this datagram
 		}
 		if r.poff == 0 && seg < n {
 			r.c.stats.RxCoalesced.Add(1)
@@ -314,16 +324,14 @@ func (r *receiver) parse(i int) {
 func (r *receiver) build(b []byte, m *rxMeta, n int) {
 	if r.c.family == 4 {
 		_ = b[27]
-		b[0] = 0x45
-		b[1] = m.tos
-		binary.BigEndian.PutUint16(b[2:], uint16(ipv4HeaderLen+udpHeaderLen+n))
-		b[4], b[5], b[6], b[7] = 0, 0, 0, 0 // ID, flags, fragment offset
-		b[8] = m.ttl
-		b[9] = 17
-		b[10], b[11] = 0, 0
+		tot := uint16(ipv4HeaderLen + udpHeaderLen + n)
+		// Version/IHL and TOS; total length; ID, flags and fragment
+		// offset (0); TTL and protocol; checksum; addresses.
+		binary.BigEndian.PutUint32(b[0:], 0x45<<24|uint32(m.tos)<<16|uint32(tot))
+		binary.BigEndian.PutUint32(b[4:], 0)
+		binary.BigEndian.PutUint32(b[8:], uint32(m.ttl)<<24|17<<16|uint32(ipv4HeaderChecksum(m, tot)))
 		copy(b[12:16], m.src[:4])
 		copy(b[16:20], m.dst[:4])
-		binary.BigEndian.PutUint16(b[10:], checksum.Checksum(b[:ipv4HeaderLen], 0))
 		b = b[ipv4HeaderLen:]
 	} else {
 		_ = b[47]
@@ -339,4 +347,23 @@ func (r *receiver) build(b []byte, m *rxMeta, n int) {
 	binary.BigEndian.PutUint16(b[2:], r.c.port)
 	binary.BigEndian.PutUint16(b[4:], uint16(udpHeaderLen+n))
 	b[6], b[7] = 0, 0
+}
+
+// ipv4HeaderChecksum returns the header checksum (RFC 791) of the
+// option-less IPv4 header build writes for m with total length tot,
+// computed from the field values rather than read back from the buffer
+// (the 16-bit words: 0x45 and TOS, the total length, ID 0, flags 0, TTL
+// and protocol 17, the two addresses). It runs for every packet Read
+// returns.
+func ipv4HeaderChecksum(m *rxMeta, tot uint16) uint16 {
+	s := uint32(0x4500) | uint32(m.tos)
+	s += uint32(tot)
+	s += uint32(m.ttl)<<8 | 17
+	s += uint32(m.src[0])<<8 | uint32(m.src[1])
+	s += uint32(m.src[2])<<8 | uint32(m.src[3])
+	s += uint32(m.dst[0])<<8 | uint32(m.dst[1])
+	s += uint32(m.dst[2])<<8 | uint32(m.dst[3])
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return ^uint16(s)
 }

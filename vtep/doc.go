@@ -28,14 +28,27 @@
 // already received on its socket is refused with a [*VNIInUseError]
 // (EEXIST, vxlan_vni_in_use).
 //
-// # Goroutines
+// # Goroutines and workers
 //
-// Each socket has one receive goroutine (routineReceive) and each link one
-// transmit goroutine (routineTransmit) and one timer goroutine for FDB
-// ageing. They start with AddLink and stop when the link is deleted
+// A socket is [HostOptions].Workers underlay Conns bound to the same port
+// (SO_REUSEPORT), each with its own receive goroutine (routineReceive). A
+// link has one transmit goroutine (routineTransmit) per queue of its
+// overlay port (a [MultiQueue], such as a multi-queue TAP, or a single
+// tap.Device), and one timer goroutine for FDB ageing. Receive worker w
+// writes to overlay queue w (modulo the number of queues); transmit
+// goroutine q writes to Conn q (modulo the number of Conns). Each
+// goroutine owns its batch arrays and buffers, and each TAP queue its GRO
+// engine, so the goroutines share only the tables (FDB, configuration
+// snapshots, counters) and the per-queue write lock. A flow stays on one
+// goroutine in each direction, and so in order: the kernel picks a TAP
+// queue by flow hash, and the outer source port is a hash of the inner
+// flow, which SO_REUSEPORT hashes to one Conn. Each Conn gets its own copy
+// of a multicast datagram; only worker 0 delivers it.
+//
+// The goroutines start with AddLink and stop when the link is deleted
 // ([Host.DelLink]) or the host closed ([Host.Close], which waits for all of
-// them): closing the overlay port ends the transmit goroutine, closing the
-// last link's socket ends the receive goroutine.
+// them): closing the overlay port ends the transmit goroutines, closing the
+// last link's socket ends the receive goroutines.
 //
 // # Buffers
 //
@@ -79,7 +92,20 @@
 //  11. RFC 6040 ECN decapsulation: CE over Not-ECT is dropped
 //     (rx_frame_errors); CE and ECT(1) are propagated.
 //  12. Link down: dev_ready, rx_dropped.
-//  13. Delivery to the overlay port in batches; rx_packets and rx_bytes
+//  13. Inner checksums: a kernel peer sending over a veth leaves the inner
+//     TCP/UDP checksum CHECKSUM_PARTIAL (the field holds the
+//     pseudo-header sum) and no device finishes it. A field equal to the
+//     pseudo-header sum whose checksum does not verify is handed to a
+//     metadata port as partial (a vnet_hdr TAP's NEEDS_CSUM) or finished
+//     here; rx_csum_partial counts them. Which inner checksums are
+//     verified before the TAP's GRO merges frames: all of them, by the
+//     GRO engine, except partial ones and those of a Conn that vouches
+//     for the payload ([PayloadVerifier]: a non-zero outer UDP checksum
+//     it verified covers the whole inner frame, as over IPv6 without
+//     udp6zerocsumrx), whose complete checksums are handed on as partial.
+//     Over IPv4 a zero outer checksum is legal and the socket API does not
+//     say which datagrams had one, so inner checksums are always checked.
+//  14. Delivery to the overlay port in batches; rx_packets and rx_bytes
 //     (past the inner Ethernet header, as after eth_type_trans).
 //
 // # Transmit path (vxlan_xmit, vxlan_xmit_one)
@@ -142,4 +168,9 @@
 //     kernel's hashed ip_idents buckets.
 //   - Frames read while a link is down are dropped (tx_dev_down); the
 //     kernel never transmits on a down device.
+//   - With several workers the kernel's one socket is several sockets
+//     sharing the port. Each gets its own copy of a multicast datagram and
+//     only worker 0 delivers it (rx_multicast_copies counts the others); a
+//     datagram to a broadcast address, which VXLAN does not use, would be
+//     delivered once per worker.
 package vtep

@@ -144,6 +144,13 @@ type HostOptions struct {
 	// it bounds the largest frame and outer packet. 0 means
 	// tap.Headroom+65535.
 	BufferSize int
+	// Workers is the number of underlay Conns, and receive routines, per
+	// socket: the Opener is called this many times for each SocketKey,
+	// and the Conns must share the port (SO_REUSEPORT) so that the system
+	// spreads received packets over them by flow. A link's transmit
+	// routines (one per overlay queue, see MultiQueue) write to them in
+	// turn. 0 means 1.
+	Workers int
 	// Logger receives rare events (read errors, link changes); nil
 	// discards them. The datapath never logs per packet.
 	Logger *slog.Logger
@@ -163,6 +170,7 @@ type Host struct {
 	seed    uint64
 	ttl     uint8
 	bufSize int
+	workers int
 	log     *slog.Logger
 	macs    func() header.MAC
 
@@ -190,6 +198,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		seed:    opts.HashSeed,
 		ttl:     opts.DefaultTTL,
 		bufSize: opts.BufferSize,
+		workers: max(opts.Workers, 1),
 		log:     opts.Logger,
 		macs:    opts.MACs,
 		links:   make(map[string]*Link),
@@ -374,8 +383,10 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopFDB = cancel
-	h.wg.Add(2)
-	go l.routineTransmit()
+	h.wg.Add(1 + len(l.ports))
+	for q := range l.ports {
+		go l.routineTransmit(q)
+	}
 	go l.routineFDB(ctx)
 	h.log.Info("link added", "link", cfg.Name, "vni", uint32(cfg.VNI), "port", cfg.Port())
 	return l, nil
@@ -410,14 +421,23 @@ func (h *Host) acquireSocketLocked(k SocketKey) (*socket, error) {
 		s.refs++
 		return s, nil
 	}
-	conn, err := h.opener.Open(k)
-	if err != nil {
-		return nil, fmt.Errorf("vtep: open socket %v: %w", k, err)
+	conns := make([]underlay.Conn, 0, h.workers)
+	for range h.workers {
+		conn, err := h.opener.Open(k)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("vtep: open socket %v: %w", k, err)
+		}
+		conns = append(conns, conn)
 	}
-	s := newSocket(h, k, conn)
+	s := newSocket(h, k, conns)
 	h.sockets[k] = s
-	h.wg.Add(1)
-	go s.routineReceive()
+	h.wg.Add(len(conns))
+	for w := range conns {
+		go s.routineReceive(w)
+	}
 	return s, nil
 }
 
@@ -428,7 +448,7 @@ func (h *Host) releaseSocketLocked(s *socket) {
 		return
 	}
 	delete(h.sockets, s.key)
-	s.conn.Close()
+	s.close()
 }
 
 // DelLink deletes the link: it is brought down, removed from its sockets

@@ -22,11 +22,12 @@ import (
 // The configuration is an immutable snapshot swapped atomically by Change,
 // so the datapath reads it without locks.
 type Link struct {
-	host *Host
-	name string
-	dev  tap.Device
-	mdev tap.MetaDevice // dev, if it carries frame metadata
-	fdb  *fdb.Table
+	host  *Host
+	name  string
+	dev   tap.Device
+	ports []*port // dev's queues (dev itself unless it is a MultiQueue)
+	meta  bool    // the ports carry frame metadata (tap.MetaDevice)
+	fdb   *fdb.Table
 
 	state atomic.Pointer[linkState]
 	up    atomic.Bool
@@ -40,9 +41,6 @@ type Link struct {
 	misses    missHub
 
 	defaultMark atomic.Uint32
-
-	writeMu sync.Mutex // serialises writes to dev; guards wmetas
-	wmetas  []tap.Meta
 
 	mu      sync.Mutex // serialises Change, SetUp and VNI filter changes
 	stopFDB context.CancelFunc
@@ -153,15 +151,15 @@ func newLink(h *Host, cfg config.Link, dev tap.Device) (*Link, error) {
 		return nil, err
 	}
 	l := &Link{
-		host: h,
-		name: cfg.Name,
-		dev:  dev,
-		fdb:  t,
+		host:  h,
+		name:  cfg.Name,
+		dev:   dev,
+		fdb:   t,
+		ports: newPorts(dev),
 	}
-	if md, ok := dev.(tap.MetaDevice); ok {
-		l.mdev = md
-	}
+	l.meta = l.ports[0].mdev != nil
 	l.state.Store(h.newLinkState(cfg))
+	l.defaultMark.Store(cfg.GBPMark) // "gbpmark" (config.Link.GBPMark)
 	l.vniFilter.Store(&vniFilter{})
 	return l, nil
 }
@@ -311,9 +309,9 @@ func (l *Link) joinGroups(st *linkState) error {
 		if s == nil || l.groupUsed(g, st.groupIfindex) {
 			continue
 		}
-		if err := s.conn.JoinGroup(g, st.groupIfindex); err != nil {
+		if err := s.joinGroup(g, st.groupIfindex); err != nil {
 			for _, j := range joined {
-				l.sockFor(j.Is6()).conn.LeaveGroup(j, st.groupIfindex)
+				l.sockFor(j.Is6()).leaveGroup(j, st.groupIfindex)
 			}
 			return fmt.Errorf("vtep: %s: join %v: %w", l.name, g, err)
 		}
@@ -328,7 +326,7 @@ func (l *Link) leaveGroups(st *linkState) {
 		if s == nil || l.groupUsed(g, st.groupIfindex) {
 			continue
 		}
-		s.conn.LeaveGroup(g, st.groupIfindex)
+		s.leaveGroup(g, st.groupIfindex)
 	}
 }
 
@@ -383,6 +381,9 @@ func (l *Link) Change(cfg config.Link) error {
 	groupChanged := old.group != st.group || old.groupIfindex != st.groupIfindex
 	if groupChanged && l.up.Load() {
 		l.leaveGroups(old)
+	}
+	if cfg.GBPMark != old.cfg.GBPMark {
+		l.defaultMark.Store(cfg.GBPMark) // SetDefaultMark's value survives other changes
 	}
 	l.state.Store(st)
 	if groupChanged && l.up.Load() {
@@ -513,7 +514,7 @@ func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
 		}
 		if remote.IsMulticast() && l.up.Load() {
 			if s := l.sockFor(remote.Is6()); s != nil && !l.groupUsed(remote, st.groupIfindex) {
-				if err := s.conn.JoinGroup(remote, st.groupIfindex); err != nil {
+				if err := s.joinGroup(remote, st.groupIfindex); err != nil {
 					return err
 				}
 			}
@@ -555,7 +556,7 @@ func (l *Link) DelVNI(vni header.VNI) error {
 		l.fdb.Delete(fdb.Request{MAC: header.ZeroMAC, SrcVNI: vni, HasSrcVNI: true})
 		if g.IsMulticast() && l.up.Load() {
 			if s := l.sockFor(g.Is6()); s != nil && !l.groupUsed(g, st.groupIfindex) {
-				s.conn.LeaveGroup(g, st.groupIfindex)
+				s.leaveGroup(g, st.groupIfindex)
 			}
 		}
 	}
@@ -570,18 +571,68 @@ func (l *Link) DelVNI(vni header.VNI) error {
 	return nil
 }
 
-// write sends frames to the overlay port and returns how many were
-// accepted. metas may be nil.
-func (l *Link) write(bufs [][]byte, metas []tap.Meta, offset int) int {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+// MultiQueue is an optional interface of an overlay port with several
+// queues, such as a multi-queue TAP (IFF_MULTI_QUEUE, one file descriptor
+// per queue). The link runs one transmit routine per queue, and the
+// receive routine of underlay worker w writes to queue w modulo the
+// number of queues. Every queue must be of the same kind (all
+// tap.MetaDevice or none); the port itself is only closed.
+//
+// Frames of one flow keep their order as long as one flow sticks to one
+// queue on transmit (the kernel's TAP queue selection by flow hash,
+// tun_select_queue) and to one worker on receive (SO_REUSEPORT hashing of
+// the outer addresses and ports, where the outer source port is a hash of
+// the inner flow).
+type MultiQueue interface {
+	tap.Device
+	// Queues returns the queues, at least one. It is called once, when
+	// the link is added.
+	Queues() []tap.Device
+}
+
+// port is one queue of a link's overlay port.
+type port struct {
+	dev  tap.Device
+	mdev tap.MetaDevice // dev, if it carries frame metadata
+	// mu serialises writes: the receive workers and the transmit routines
+	// (proxy replies, local bypass) may write to the same queue.
+	mu sync.Mutex
+}
+
+func newPorts(dev tap.Device) []*port {
+	devs := []tap.Device{dev}
+	if mq, ok := dev.(MultiQueue); ok {
+		if qs := mq.Queues(); len(qs) > 0 {
+			devs = qs
+		}
+	}
+	ps := make([]*port, len(devs))
+	for i, d := range devs {
+		ps[i] = &port{dev: d}
+		if md, ok := d.(tap.MetaDevice); ok {
+			ps[i].mdev = md
+		}
+	}
+	return ps
+}
+
+// NumQueues returns the number of queues of the link's overlay port, and
+// so of its transmit routines.
+func (l *Link) NumQueues() int { return len(l.ports) }
+
+// write sends frames to overlay queue q (modulo the number of queues) and
+// returns how many were accepted. metas may be nil.
+func (l *Link) write(q int, bufs [][]byte, metas []tap.Meta, offset int) int {
+	p := l.ports[q%len(l.ports)]
+	p.mu.Lock()
 	var n int
 	var err error
-	if l.mdev != nil {
-		n, err = l.mdev.WriteMeta(bufs, metas, offset)
+	if p.mdev != nil {
+		n, err = p.mdev.WriteMeta(bufs, metas, offset)
 	} else {
-		n, err = l.dev.Write(bufs, offset)
+		n, err = p.dev.Write(bufs, offset)
 	}
+	p.mu.Unlock()
 	if err != nil && !errors.Is(err, net.ErrClosed) && n == 0 {
 		l.host.log.Debug("overlay write failed", "link", l.name, "err", err)
 	}

@@ -166,7 +166,7 @@ func (l *Link) neighReduce(b *txBatch, st *linkState, frame []byte, vni header.V
 func (l *Link) injectReply(b *txBatch, size int, st *linkState, vni header.VNI) bool {
 	b.one[0] = b.reply[:tap.Headroom+size]
 	b.oneMeta[0] = tap.Meta{}
-	n := l.write(b.one[:], b.oneMeta[:], tap.Headroom)
+	n := l.write(b.queue, b.one[:], b.oneMeta[:], tap.Headroom)
 	b.one[0] = nil
 	if n == 1 {
 		return true

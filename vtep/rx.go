@@ -10,16 +10,52 @@ import (
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/underlay"
 )
 
 // rxBatch is the per-goroutine state of a socket's receive routine: the
 // buffers it reads into and the frames it has decapsulated, grouped by
 // link, waiting to be written. Everything is allocated once.
 type rxBatch struct {
-	bufs  [][]byte
-	sizes []int
+	worker int // the index of the socket's Conn this batch reads from
+	fails  int // consecutive failed Reads
+	bufs   [][]byte
+	sizes  []int
 
 	groups []rxGroup // links seen in this batch, in first-seen order
+
+	// last is the previous source learned without a drop in this batch:
+	// a GRO burst is dozens of frames from one source, and learning the
+	// first refreshes the entry for all (the kernel's vxlan_snoop would
+	// find it known and current).
+	last struct {
+		l   *Link
+		mac header.MAC
+		vni header.VNI
+		src [16]byte // the outer source address (IPv4 in the first 4 bytes)
+		ok  bool
+	}
+}
+
+// outerSource returns the outer source address of the outer header o.
+func outerSource(o []byte, v6 bool) (a [16]byte) {
+	if v6 {
+		copy(a[:], o[8:24])
+	} else {
+		copy(a[:4], o[12:16])
+	}
+	return a
+}
+
+// learned reports whether the same source was learned earlier in the
+// batch.
+func (b *rxBatch) learned(l *Link, mac []byte, vni header.VNI, o []byte, v6 bool) bool {
+	c := &b.last
+	return c.ok && c.l == l && c.vni == vni && c.mac == header.MAC(mac) && c.src == outerSource(o, v6)
+}
+
+func (b *rxBatch) setLearned(l *Link, mac []byte, vni header.VNI, o []byte, v6 bool) {
+	b.last.l, b.last.mac, b.last.vni, b.last.src, b.last.ok = l, header.MAC(mac), vni, outerSource(o, v6), true
 }
 
 // rxGroup collects the frames of one batch for one link.
@@ -29,6 +65,9 @@ type rxGroup struct {
 	metas  []tap.Meta
 	lens   []int       // bytes to count in rx_bytes per frame
 	vnis   []*VNIStats // per-VNI counters per frame
+	// partial counts frames whose partial inner checksum was found
+	// (rx_csum_partial), added to the link's counter once per batch.
+	partial int
 }
 
 // rxOffset is the offset at which decapsulated frames are handed to the
@@ -68,47 +107,57 @@ func (b *rxBatch) group(l *Link) *rxGroup {
 	return &b.groups[len(b.groups)-1]
 }
 
-// routineReceive reads outer packets from the socket and delivers their
-// frames until the Conn is closed (the last link using it was deleted).
-func (s *socket) routineReceive() {
+// routineReceive reads outer packets from the socket's Conn w and
+// delivers their frames, to overlay queue w of each link, until the Conn
+// is closed (the last link using the socket was deleted) or keeps failing.
+func (s *socket) routineReceive(w int) {
 	defer s.host.wg.Done()
-	bs := min(max(s.conn.BatchSize(), 1), 256)
+	conn := s.conns[w]
+	bs := min(max(conn.BatchSize(), 1), 256)
 	b := newRXBatch(bs, s.host.bufSize)
-	fails := 0
-	for {
-		n, err := s.conn.Read(b.bufs, b.sizes, tap.Headroom)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.host.stats.ReadErrors.Add(1)
-			if fails++; fails >= 100 {
-				s.host.log.Error("underlay read keeps failing; socket receive stopped", "socket", s.key.String(), "err", err)
-				return
-			}
-			if n == 0 {
-				continue
-			}
-		}
-		fails = 0
-		s.receive(b, n)
+	b.worker = w
+	for s.receiveBatch(conn, b) {
 	}
+}
+
+// receiveBatch is one turn of the receive loop: one Read from conn and
+// the packets it returned. It reports whether the loop goes on.
+func (s *socket) receiveBatch(conn underlay.Conn, b *rxBatch) bool {
+	n, err := conn.Read(b.bufs, b.sizes, tap.Headroom)
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return false
+		}
+		s.host.stats.ReadErrors.Add(1)
+		if b.fails++; b.fails >= 100 {
+			s.host.log.Error("underlay read keeps failing; socket receive stopped", "socket", s.key.String(), "err", err)
+			return false
+		}
+		if n == 0 {
+			return true
+		}
+	}
+	b.fails = 0
+	s.receive(b, n)
+	return true
 }
 
 // receive processes n packets read into b.bufs.
 func (s *socket) receive(b *rxBatch, n int) {
 	s.host.stats.RXPackets.Add(uint64(n))
+	b.last.ok = false
 	for i := range b.groups {
 		g := &b.groups[i]
 		g.link = nil
 		g.frames, g.metas, g.lens, g.vnis = g.frames[:0], g.metas[:0], g.lens[:0], g.vnis[:0]
+		g.partial = 0
 	}
 	b.groups = b.groups[:0]
 	for i := range n {
 		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i])
 	}
 	for i := range b.groups {
-		b.groups[i].link.deliver(&b.groups[i])
+		b.groups[i].link.deliver(&b.groups[i], b.worker)
 	}
 }
 
@@ -135,6 +184,10 @@ func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
 		}
 		pkt = pkt[:tot]
 		outerTOS = pkt[1]
+		if b.worker > 0 && pkt[16] >= 224 && pkt[16] < 240 {
+			s.host.stats.MulticastCopies.Add(1)
+			return
+		}
 	} else {
 		if len(pkt) < header.IPv6FixedSize || pkt[0]>>4 != 6 {
 			s.hostDrop(DropOuterInvalid)
@@ -148,6 +201,10 @@ func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
 		}
 		pkt = pkt[:tot]
 		outerTOS = uint8(binary.BigEndian.Uint16(pkt[0:]) >> 4)
+		if b.worker > 0 && pkt[24] == 0xff {
+			s.host.stats.MulticastCopies.Add(1)
+			return
+		}
 	}
 	udp := pkt[ipLen:]
 	if len(udp) < header.UDPSize {
@@ -164,7 +221,10 @@ func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
 		// RFC 768: zero means no checksum over IPv4. RFC 8200 §8.1: an
 		// IPv6 receiver discards it, unless RFC 6936 zero-checksum
 		// reception is enabled (udp6zerocsumrx).
-		if s.key.IPv6 && !s.zeroCsum6OK {
+		// A socket that verified checksums (csumVerified) already applied
+		// this rule itself (UDP_NO_CHECK6_RX) and rebuilds the outer UDP
+		// header with a zero checksum, so only unverified packets are checked.
+		if s.key.IPv6 && !s.zeroCsum6OK && !s.csumVerified {
 			s.hostDrop(DropUDPChecksum)
 			return
 		}
@@ -260,7 +320,7 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 		// with the sender's pseudo-header sum in the field. An overlay
 		// port that carries metadata gets it so; otherwise the checksum
 		// is completed here as skb_checksum_help would on the way out.
-		if l.mdev != nil {
+		if l.meta {
 			meta.ChecksumPartial = true
 			meta.ChecksumStart, meta.ChecksumOffset = uint16(cs), uint16(co)
 		} else {
@@ -294,6 +354,8 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 		// vxlan_parse_gbp_hdr: mark = policy ID | D<<22 | A<<19. The D
 		// (don't learn) bit is not consulted by learning.
 		meta.Mark = w0 & gbpMarkMask
+		l.stats.RXGBP.Add(1)
+		l.stats.RXGBPLastMark.Store(uint64(meta.Mark))
 	}
 	var et uint16
 	nh := 0
@@ -303,11 +365,12 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 			l.stats.Drops[DropLocalMAC].Add(1)
 			return
 		}
-		if st.learn {
+		if st.learn && !b.learned(l, frame[6:12], vni, buf[outer:innerStart], s.key.IPv6) {
 			if r := l.learn(st, header.MAC(frame[6:12]), vni, buf[outer:innerStart], s.key.IPv6); r != 0 {
 				l.stats.Drops[r].Add(1)
 				return
 			}
+			b.setLearned(l, frame[6:12], vni, buf[outer:innerStart], s.key.IPv6)
 		}
 		et = binary.BigEndian.Uint16(frame[12:])
 		nh = header.EthernetSize
@@ -341,9 +404,21 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 		}
 		return
 	}
+	// A kernel peer behind a veth leaves inner checksums partial, and an
+	// outer checksum the Conn verified vouches for the inner one (see
+	// csum.go).
+	partial := 0
+	if !meta.ChecksumPartial {
+		cnh, cet := nh, et
+		if !raw && header.IsVLANEtherType(et) {
+			cnh, cet = networkOffset(frame)
+		}
+		partial = l.rxChecksum(frame, cnh, cet, &meta, s.payloadVerified)
+	}
 	// Deliver: rx_bytes counts what follows the Ethernet header
 	// (eth_type_trans pulled it), as dev_dstats_rx_add(skb->len) does.
 	g := b.group(l)
+	g.partial += partial
 	g.frames = append(g.frames, buf[innerStart-rxOffset:innerEnd])
 	g.metas = append(g.metas, meta)
 	g.lens = append(g.lens, len(frame)-nh)
@@ -387,10 +462,10 @@ func (l *Link) snoop(src header.MAC, vni header.VNI, ip netip.Addr) DropReason {
 	return 0
 }
 
-// deliver writes a batch of decapsulated frames to the overlay port and
+// deliver writes a batch of decapsulated frames to overlay queue q and
 // counts them.
-func (l *Link) deliver(g *rxGroup) {
-	n := l.write(g.frames, g.metas, rxOffset)
+func (l *Link) deliver(g *rxGroup, q int) {
+	n := l.write(q, g.frames, g.metas, rxOffset)
 	var pkts, bytes uint64
 	var run *VNIStats
 	var runPkts, runBytes uint64
@@ -416,4 +491,7 @@ func (l *Link) deliver(g *rxGroup) {
 	run.addRX(runPkts, runBytes)
 	l.stats.RXPackets.Add(pkts)
 	l.stats.RXBytes.Add(bytes)
+	if g.partial > 0 {
+		l.stats.RXChecksumPartial.Add(uint64(g.partial))
+	}
 }

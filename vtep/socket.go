@@ -1,6 +1,7 @@
 package vtep
 
 import (
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/vtepd/vtep/config"
@@ -8,23 +9,29 @@ import (
 	"github.com/vtepd/vtep/underlay"
 )
 
-// socket is one underlay Conn shared by the links with the same SocketKey
-// (the kernel's vxlan_sock). Its receive routine demultiplexes packets to
-// links by VNI.
+// socket is the underlay Conns shared by the links with the same SocketKey
+// (the kernel's vxlan_sock): one per worker, bound to the same port
+// (SO_REUSEPORT). Each Conn has its own receive routine, which
+// demultiplexes packets to links by VNI; transmit routine q of a link
+// writes to Conn q modulo their number.
 type socket struct {
-	host *Host
-	key  SocketKey
-	conn underlay.Conn
+	host  *Host
+	key   SocketKey
+	conns []underlay.Conn
+	conn  underlay.Conn // conns[0]
 
 	refs int // links using it; guarded by host.mu
 
 	vnis atomic.Pointer[vniTable]
 
 	// Receive-side behaviour, fixed by the key and the Conn.
-	external      bool // COLLECT_METADATA without VNIFILTER: every VNI maps to 0
-	zeroCsum6OK   bool // UDP_ZERO_CSUM6_RX
-	csumVerified  bool // the Conn verifies UDP checksums
-	txCsumOffload bool // the Conn computes UDP checksums
+	external     bool // COLLECT_METADATA without VNIFILTER: every VNI maps to 0
+	zeroCsum6OK  bool // UDP_ZERO_CSUM6_RX
+	csumVerified bool // the Conn verifies UDP checksums
+	// payloadVerified: every Conn delivers only packets whose non-zero
+	// UDP checksum it verified (PayloadVerifier).
+	payloadVerified bool
+	txCsumOffload   bool // the Conn computes UDP checksums
 
 	ipID atomic.Uint32 // IPv4 identification counter
 }
@@ -38,10 +45,12 @@ type vniTable struct {
 	m      map[header.VNI]*Link
 }
 
-func newSocket(h *Host, k SocketKey, conn underlay.Conn) *socket {
+func newSocket(h *Host, k SocketKey, conns []underlay.Conn) *socket {
+	conn := conns[0]
 	s := &socket{
 		host:        h,
 		key:         k,
+		conns:       conns,
 		conn:        conn,
 		refs:        1,
 		external:    k.Flags&config.FlagCollectMetadata != 0 && k.Flags&config.FlagVNIFilter == 0,
@@ -52,6 +61,12 @@ func newSocket(h *Host, k SocketKey, conn underlay.Conn) *socket {
 	}
 	if o, ok := conn.(ChecksumOffloader); ok {
 		s.txCsumOffload = o.TXChecksumOffload()
+	}
+	s.payloadVerified = true
+	for _, c := range conns {
+		if v, ok := c.(PayloadVerifier); !ok || !v.RXPayloadVerified() {
+			s.payloadVerified = false
+		}
 	}
 	s.vnis.Store(&vniTable{})
 	return s
@@ -102,4 +117,41 @@ func (s *socket) lookup(vni header.VNI) (*Link, *VNIStats) {
 		return nil, nil
 	}
 	return l, l.vniStatsFor(l.state.Load(), vni)
+}
+
+// connFor returns the Conn transmit routine q writes to.
+func (s *socket) connFor(q int) underlay.Conn { return s.conns[q%len(s.conns)] }
+
+// joinGroup joins group on every Conn: each one sends multicast from the
+// interface its join chose (IP_MULTICAST_IF), and the kernel's membership
+// is counted per socket. Every Conn receives the group's datagrams anyway
+// (IP_MULTICAST_ALL); receive workers other than the first ignore them.
+func (s *socket) joinGroup(group netip.Addr, ifindex int) error {
+	for i, c := range s.conns {
+		if err := c.JoinGroup(group, ifindex); err != nil {
+			for _, j := range s.conns[:i] {
+				j.LeaveGroup(group, ifindex)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// leaveGroup leaves group on every Conn.
+func (s *socket) leaveGroup(group netip.Addr, ifindex int) error {
+	var first error
+	for _, c := range s.conns {
+		if err := c.LeaveGroup(group, ifindex); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// close closes every Conn, which ends the receive routines.
+func (s *socket) close() {
+	for _, c := range s.conns {
+		c.Close()
+	}
 }

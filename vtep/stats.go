@@ -165,6 +165,16 @@ type Stats struct {
 	// Learned and Migrated count FDB entries created and moved by learning.
 	Learned  atomic.Uint64
 	Migrated atomic.Uint64
+	// RXChecksumPartial counts received frames whose inner TCP/UDP
+	// checksum was partial (a kernel peer's CHECKSUM_PARTIAL that a veth
+	// passed on unfinished): handed to the overlay port as partial, or
+	// completed for a port without metadata.
+	RXChecksumPartial atomic.Uint64
+	// RXGBP counts received packets that carried a GBP header on a gbp
+	// link; RXGBPLastMark holds the mark (policy ID | D<<22 | A<<19) of
+	// the latest one, since a TAP cannot carry skb->mark to the kernel.
+	RXGBP         atomic.Uint64
+	RXGBPLastMark atomic.Uint64
 
 	Drops [NumDropReasons]atomic.Uint64
 }
@@ -226,6 +236,9 @@ func (st *Stats) Snapshot() Snapshot {
 	add("bypassed", &st.Bypassed)
 	add("fdb_learned", &st.Learned)
 	add("fdb_migrated", &st.Migrated)
+	add("rx_csum_partial", &st.RXChecksumPartial)
+	add("rx_gbp", &st.RXGBP)
+	add("rx_gbp_last_mark", &st.RXGBPLastMark)
 	for r := range NumDropReasons {
 		add("drop_"+r.String(), &st.Drops[r])
 	}
@@ -326,12 +339,18 @@ type HostStats struct {
 	RXPackets atomic.Uint64
 	// ReadErrors counts failed underlay and overlay reads.
 	ReadErrors atomic.Uint64
+	// MulticastCopies counts outer multicast packets ignored by every
+	// receive worker but the first: each Conn bound to the port gets its
+	// own copy of a multicast datagram (IP_MULTICAST_ALL), and the first
+	// Conn's is the one delivered.
+	MulticastCopies atomic.Uint64
 }
 
 // Snapshot copies the host counters ("rx_packets", "read_errors",
-// "drop_<reason>").
+// "rx_multicast_copies", "drop_<reason>").
 func (hs *HostStats) Snapshot() Snapshot {
-	c := []Counter{{"rx_packets", hs.RXPackets.Load()}, {"read_errors", hs.ReadErrors.Load()}}
+	c := []Counter{{"rx_packets", hs.RXPackets.Load()}, {"read_errors", hs.ReadErrors.Load()},
+		{"rx_multicast_copies", hs.MulticastCopies.Load()}}
 	for r := range NumDropReasons {
 		c = append(c, Counter{"drop_" + r.String(), hs.Drops[r].Load()})
 	}

@@ -21,6 +21,8 @@ import (
 // slices only grow (to the largest flood seen), so the steady state
 // allocates nothing.
 type txBatch struct {
+	queue int // the overlay queue this batch reads from
+	fails int // consecutive failed Reads
 	bufs  [][]byte
 	sizes []int
 	metas []tap.Meta
@@ -32,6 +34,16 @@ type txBatch struct {
 	q [2]txQueue // outer packets: [0] IPv4, [1] IPv6
 	// limit is how many outer packets may wait before they are written.
 	limit int
+
+	// last is the FDB hit of the previous frame of this batch: a TSO
+	// burst is dozens of frames to one destination, and the entry found
+	// for the first serves the rest (a lookup a few microseconds late).
+	last struct {
+		l   *Link
+		mac header.MAC
+		vni header.VNI
+		e   *fdb.Entry
+	}
 
 	one     [1][]byte   // single-frame overlay writes (bypass, replies)
 	oneMeta [1]tap.Meta //
@@ -101,6 +113,17 @@ func (b *txBatch) clone(buf []byte, size int) []byte {
 	return c
 }
 
+// lookup is l.fdb.Lookup(mac, vni), reusing the previous frame's hit.
+func (b *txBatch) lookup(l *Link, mac header.MAC, vni header.VNI) *fdb.Entry {
+	c := &b.last
+	if c.e != nil && c.l == l && c.mac == mac && c.vni == vni {
+		return c.e
+	}
+	e := l.fdb.Lookup(mac, vni)
+	c.l, c.mac, c.vni, c.e = l, mac, vni, e
+	return e
+}
+
 // release returns the clones to the free list; the packets they held have
 // been written.
 func (b *txBatch) release() {
@@ -109,43 +132,53 @@ func (b *txBatch) release() {
 	b.inUse = b.inUse[:0]
 }
 
-// routineTransmit reads frames from the link's overlay port and sends them
-// until the port is closed (the link was deleted).
-func (l *Link) routineTransmit() {
+// routineTransmit reads frames from the link's overlay queue q and sends
+// them, through Conn q (modulo their number) of the link's socket, until
+// the port is closed (the link was deleted) or keeps failing.
+func (l *Link) routineTransmit(q int) {
 	defer l.host.wg.Done()
-	bs := min(max(l.dev.BatchSize(), 1), 256)
+	p := l.ports[q]
+	bs := min(max(p.dev.BatchSize(), 1), 256)
 	b := newTXBatch(bs, l.host.bufSize)
-	fails := 0
-	for {
-		var n int
-		var err error
-		if l.mdev != nil {
-			n, err = l.mdev.ReadMeta(b.bufs, b.sizes, b.metas, tap.Headroom)
-		} else {
-			n, err = l.dev.Read(b.bufs, b.sizes, tap.Headroom)
-			clear(b.metas[:n])
-		}
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || l.gone.Load() {
-				return
-			}
-			l.host.stats.ReadErrors.Add(1)
-			if fails++; fails >= 100 {
-				l.host.log.Error("overlay read keeps failing; link transmit stopped", "link", l.name, "err", err)
-				return
-			}
-			if n == 0 {
-				continue
-			}
-		}
-		fails = 0
-		l.transmit(b, n)
+	b.queue = q
+	for l.transmitBatch(p, b) {
 	}
+}
+
+// transmitBatch is one turn of the transmit loop: one Read from the
+// overlay queue p and the frames it returned. It reports whether the loop
+// goes on.
+func (l *Link) transmitBatch(p *port, b *txBatch) bool {
+	var n int
+	var err error
+	if p.mdev != nil {
+		n, err = p.mdev.ReadMeta(b.bufs, b.sizes, b.metas, tap.Headroom)
+	} else {
+		n, err = p.dev.Read(b.bufs, b.sizes, tap.Headroom)
+		clear(b.metas[:n])
+	}
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) || l.gone.Load() {
+			return false
+		}
+		l.host.stats.ReadErrors.Add(1)
+		if b.fails++; b.fails >= 100 {
+			l.host.log.Error("overlay read keeps failing; link transmit stopped", "link", l.name, "err", err)
+			return false
+		}
+		if n == 0 {
+			return true
+		}
+	}
+	b.fails = 0
+	l.transmit(b, n)
+	return true
 }
 
 // transmit handles n frames read into b.bufs[i][tap.Headroom:] with their
 // metadata in b.metas, then writes the outer packets.
 func (l *Link) transmit(b *txBatch, n int) {
+	b.last.e = nil
 	st := l.state.Load()
 	l.fdb.Tick()
 	up := l.up.Load()
@@ -214,7 +247,7 @@ func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta
 		}
 	}
 	dst := header.MAC(frame[0:6])
-	f := l.fdb.Lookup(dst, vni)
+	f := b.lookup(l, dst, vni)
 	didRSC := false
 	if f != nil && f.IsRouter() && st.rsc && (et == header.EtherTypeIPv4 || et == header.EtherTypeIPv6) {
 		if didRSC = l.routeShortCircuit(st, frame); didRSC {
@@ -573,7 +606,7 @@ func (l *Link) flushTX(b *txBatch) {
 				binary.BigEndian.PutUint16(ip[10:], ipv4HeaderChecksum(ip))
 			}
 		}
-		n, err := s.conn.Write(q.pkts, off)
+		n, err := s.connFor(b.queue).Write(q.pkts, off)
 		if err != nil && !errors.Is(err, net.ErrClosed) && n == 0 {
 			l.host.log.Debug("underlay write failed", "link", l.name, "err", err)
 		}
@@ -639,13 +672,13 @@ func (l *Link) bypass(b *txBatch, st *linkState, dl *Link, buf []byte, size int,
 
 	dm := *m
 	dm.Tunnel = tap.TunnelInfo{}
-	if dm.ChecksumPartial && dl.mdev == nil {
+	if dm.ChecksumPartial && !dl.meta {
 		completeChecksum(frame, int(dm.ChecksumStart), int(dm.ChecksumOffset))
 		dm.ChecksumPartial = false
 	}
 	b.one[0] = buf[:tap.Headroom+size]
 	b.oneMeta[0] = dm
-	n := dl.write(b.one[:], b.oneMeta[:], tap.Headroom)
+	n := dl.write(b.queue, b.one[:], b.oneMeta[:], tap.Headroom)
 	b.one[0] = nil
 	if n == 1 {
 		dl.stats.RXPackets.Add(1)

@@ -56,8 +56,10 @@ type dlink struct {
 	stop func()
 }
 
-// newDaemon returns a daemon with no links.
-func newDaemon(sys system, log *slog.Logger, defaultTTL uint8) (*daemon, error) {
+// newDaemon returns a daemon with no links. workers is the number of
+// underlay sockets per port (vtep.HostOptions.Workers); sys opens TAPs
+// with as many queues.
+func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int) (*daemon, error) {
 	d := &daemon{
 		log:     log,
 		sys:     sys,
@@ -73,6 +75,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8) (*daemon, error) 
 		Neighbors:  neighbors{d.neigh},
 		Ifindex:    d.ifindexOf,
 		DefaultTTL: defaultTTL,
+		Workers:    workers,
 		Logger:     log,
 	})
 	if err != nil {

@@ -2,7 +2,7 @@
 // carried by a TAP interface with the link's name, MAC and MTU, in the
 // network namespace it is started in.
 //
-//	vtepd [-socket PATH] [-config FILE] [-log-level LEVEL] [-offload on|off] [-workers N]
+//	vtepd [-socket PATH] [-config FILE] [-log-level LEVEL] [-offload on|off] [-workers N] [-batch N] [-cpuprofile FILE]
 //
 // The control API (package control) listens on the unix socket PATH
 // (default /run/vtep/vtepd.sock, mode 0600); the vtep command talks to it.
@@ -11,6 +11,16 @@
 // from the file applied before, without disturbing unchanged links.
 // SIGTERM and SIGINT delete every link, removing the interfaces, and exit
 // with status 0.
+//
+// -workers N (default: the number of CPUs) sizes the datapath: each
+// link's TAP has N queues (IFF_MULTI_QUEUE), each read by its own transmit
+// routine, and each UDP port has N sockets sharing it (SO_REUSEPORT), each
+// read by its own receive routine, which writes to the TAP queue of the
+// same number. The kernel keeps each flow on one queue and one socket, so
+// flows stay in order. -offload off opens plain TAPs and turns UDP GSO and
+// GRO off. -batch N is the most frames one TAP read returns and packets
+// one UDP read or write handles (default 64). -cpuprofile FILE writes a
+// CPU profile for `go tool pprof` until the daemon exits.
 //
 // What a user does to a link's interface directly has the kernel's
 // effects: `ip link set vx0 down` flushes the dynamic FDB entries (as
@@ -34,6 +44,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +69,8 @@ type options struct {
 	logLevel slog.Level
 	offload  bool
 	workers  int
+	batch    int
+	cpuProf  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -67,7 +81,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.config, "config", "", "YAML configuration `file`, applied at start and on SIGHUP")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	offload := fs.String("offload", "on", "TAP and UDP segmentation and checksum offloads: on or off")
-	fs.IntVar(&o.workers, "workers", 0, "datapath workers per link (0: the datapath's default)")
+	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
+	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -91,6 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.workers < 0 {
 		return o, fmt.Errorf("-workers %d: must not be negative", o.workers)
+	}
+	if o.batch < 0 || o.batch > 256 {
+		return o, fmt.Errorf("-batch %d: must be between 0 and 256", o.batch)
 	}
 	return o, nil
 }
@@ -119,6 +138,14 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	if o.cpuProf != "" {
+		stop, err := startCPUProfile(o.cpuProf)
+		if err != nil {
+			log.Error("cannot start the CPU profile", "file", o.cpuProf, "err", err)
+			return 1
+		}
+		defer stop()
+	}
 
 	var file *config.File
 	if o.config != "" {
@@ -133,15 +160,16 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer nl.Close()
-	d, err := newDaemon(&linuxSystem{Handle: nl, offload: o.offload}, log, defaultTTL())
+	workers := o.workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	d, err := newDaemon(&linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch}, log, defaultTTL(), workers)
 	if err != nil {
 		log.Error("cannot start the datapath", "err", err)
 		return 1
 	}
 	defer d.close()
-	if o.workers > 0 {
-		log.Info("-workers is accepted but the datapath sizes itself; it runs one receive routine per socket and one transmit routine per link", "workers", o.workers)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -189,7 +217,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 
-	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "pid", os.Getpid())
+	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "workers", workers, "pid", os.Getpid())
 	h := control.NewHandler(backend{d}, control.HandlerOptions{Version: version, Logger: log})
 	if err := control.Serve(ctx, ln, h); err != nil {
 		log.Error("control server failed", "err", err)
@@ -197,6 +225,23 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("vtepd stopping")
 	return 0
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // reload re-applies the configuration file on SIGHUP. A file that does

@@ -37,26 +37,46 @@ type system interface {
 type linuxSystem struct {
 	*kernelnet.Handle
 	offload bool
+	workers int // TAP queues per link, UDP sockets per port
+	batch   int // frames per read (0: the packages' default)
 }
 
 var _ system = (*linuxSystem)(nil)
 
-// OpenTAP creates a non-persistent, single-queue TAP: it disappears when
-// the link is deleted or the daemon exits.
+// OpenTAP creates a non-persistent TAP with one queue per worker
+// (IFF_MULTI_QUEUE when there are several): it disappears when the link is
+// deleted or the daemon exits.
 func (s *linuxSystem) OpenTAP(name string, mac header.MAC, mtu int) (tap.Device, int, error) {
 	mode := tap.OffloadAuto
 	if !s.offload {
 		mode = tap.OffloadOff
 	}
-	t, err := tap.Open(tap.Options{Name: name, MAC: mac, MTU: mtu, Offload: mode})
+	t, err := tap.Open(tap.Options{Name: name, MAC: mac, MTU: mtu, Offload: mode, Queues: max(s.workers, 1), BatchSize: s.batch})
 	if err != nil {
 		return nil, 0, err
 	}
-	return t, t.Index(), nil
+	return multiQueueTAP{t}, t.Index(), nil
 }
 
-// Opener opens one UDP socket per (family, port, receive flags), bound to
-// the wildcard address as the kernel's vxlan socket is.
+// multiQueueTAP presents a Linux TAP's queues to the datapath
+// (vtep.MultiQueue): one transmit routine per queue, and receive worker w
+// writes to queue w.
+type multiQueueTAP struct{ *tap.Linux }
+
+var _ vtep.MultiQueue = multiQueueTAP{}
+
+func (t multiQueueTAP) Queues() []tap.Device {
+	qs := make([]tap.Device, t.NumQueues())
+	for i := range qs {
+		qs[i] = t.Queue(i)
+	}
+	return qs
+}
+
+// Opener opens one UDP socket per worker and (family, port, receive
+// flags), bound to the wildcard address as the kernel's vxlan socket is;
+// with several workers they share the port with SO_REUSEPORT, so that the
+// kernel spreads flows over them by their outer addresses and ports.
 func (s *linuxSystem) Opener() vtep.Opener {
 	return vtep.OpenerFunc(func(k vtep.SocketKey) (underlay.Conn, error) {
 		fam := 4
@@ -66,9 +86,11 @@ func (s *linuxSystem) Opener() vtep.Opener {
 		return underlay.ListenUDP(underlay.Options{
 			Family:          fam,
 			Port:            k.Port,
+			ReusePort:       s.workers > 1,
 			ZeroChecksum6RX: k.Flags&config.FlagUDPZeroCsum6RX != 0,
 			DisableGRO:      !s.offload,
 			DisableGSO:      !s.offload,
+			BatchSize:       s.batch,
 		})
 	})
 }

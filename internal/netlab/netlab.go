@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtep/config"
+	"github.com/vtepd/vtep/flow"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
@@ -57,6 +58,16 @@ type Options struct {
 	// Host, when set, may adjust the options of each host before it is
 	// created (its Opener, Neighbors and LocalAddrs are already set).
 	Host func(name string, o *vtep.HostOptions)
+	// Workers is each host's vtep.HostOptions.Workers: the underlay Conns
+	// of a socket, which share their port (ListenConfig.ReusePort); 0
+	// means 1.
+	Workers int
+	// Queues is the number of queues of each link's overlay port
+	// (vtep.MultiQueue); 0 means 1. A frame sent into a link goes to the
+	// queue its flow hashes to, as the kernel's TAP picks a queue by flow
+	// hash (tun_select_queue), and what the link delivers on any queue
+	// comes out of Link.Recv, TryRecv and Drain.
+	Queues int
 }
 
 // Lab is a set of simulated hosts on one underlay network.
@@ -197,11 +208,12 @@ func (lb *Lab) AddHost(name string, addrs ...netip.Addr) (*Host, error) {
 	}
 	h := &Host{Name: name, Lab: lb, Underlay: mh, Neighbors: vtep.NewMemNeighbors(), index: len(lb.hosts) + 1}
 	o := vtep.HostOptions{
-		Opener:     opener{mh},
+		Opener:     opener{mh, lb.opts.Workers > 1},
 		Neighbors:  h.Neighbors,
 		LocalAddrs: addrs,
 		HashSeed:   lb.opts.HashSeed,
 		MACs:       h.nextMAC,
+		Workers:    lb.opts.Workers,
 	}
 	if lb.opts.Host != nil {
 		lb.opts.Host(name, &o)
@@ -239,14 +251,39 @@ func (h *Host) nextMAC() header.MAC {
 }
 
 // opener opens Conns on a MemHost.
-type opener struct{ mh *underlay.MemHost }
+type opener struct {
+	mh        *underlay.MemHost
+	reusePort bool
+}
 
 func (o opener) Open(k vtep.SocketKey) (underlay.Conn, error) {
 	return o.mh.Listen(underlay.ListenConfig{
 		IPv6:                k.IPv6,
 		Port:                k.Port,
 		AcceptZeroChecksum6: k.Flags&config.FlagUDPZeroCsum6RX != 0,
+		ReusePort:           o.reusePort,
 	})
+}
+
+// multiPipe is a multi-queue overlay port made of Pipes (vtep.MultiQueue).
+type multiPipe struct {
+	*tap.Pipe // queue 0
+	qs        []*tap.Pipe
+}
+
+func (m multiPipe) Queues() []tap.Device {
+	ds := make([]tap.Device, len(m.qs))
+	for i, q := range m.qs {
+		ds[i] = q
+	}
+	return ds
+}
+
+func (m multiPipe) Close() error {
+	for _, q := range m.qs {
+		q.Close()
+	}
+	return nil
 }
 
 // Link is a VXLAN link on a simulated host with an in-memory overlay port.
@@ -255,8 +292,14 @@ type Link struct {
 	Host *Host
 	// Port is the far end of the link's overlay port: frames injected
 	// into it are transmitted, and frames the link receives come out of
-	// Port.Out().
+	// Port.Out(). With Options.Queues > 1 it is queue 0 of Queues, and
+	// the link's frames come out of Recv, TryRecv and Drain instead.
 	Port *tap.Pipe
+	// Queues are the far ends of every queue of the overlay port.
+	Queues []*tap.Pipe
+
+	seed uint64
+	out  chan tap.Frame // the queues' output, merged; nil with one queue
 }
 
 // AddLink creates a link from the words that follow `ip link add NAME type
@@ -282,10 +325,19 @@ func (h *Host) MustAddLink(t testing.TB, name, args string) *Link {
 
 // AddLinkConfig creates a link from cfg, brought up if up is true.
 func (h *Host) AddLinkConfig(cfg config.Link, up bool) (*Link, error) {
-	p := tap.NewPipe(tap.PipeOptions{QueueLen: h.Lab.opts.PipeQueueLen})
-	vl, err := h.VTEP.AddLink(cfg, p)
+	nq := max(h.Lab.opts.Queues, 1)
+	qs := make([]*tap.Pipe, nq)
+	for i := range qs {
+		qs[i] = tap.NewPipe(tap.PipeOptions{QueueLen: h.Lab.opts.PipeQueueLen})
+	}
+	p := qs[0]
+	var dev tap.Device = p
+	if nq > 1 {
+		dev = multiPipe{p, qs}
+	}
+	vl, err := h.VTEP.AddLink(cfg, dev)
 	if err != nil {
-		p.Close()
+		dev.Close()
 		return nil, err
 	}
 	if up {
@@ -294,7 +346,26 @@ func (h *Host) AddLinkConfig(cfg config.Link, up bool) (*Link, error) {
 			return nil, err
 		}
 	}
-	l := &Link{Link: vl, Host: h, Port: p}
+	l := &Link{Link: vl, Host: h, Port: p, Queues: qs, seed: h.Lab.opts.HashSeed}
+	if nq > 1 {
+		// Each queue's frames keep their order; queues interleave.
+		ql := h.Lab.opts.PipeQueueLen
+		if ql <= 0 {
+			ql = 1024
+		}
+		l.out = make(chan tap.Frame, nq*ql)
+		var wg sync.WaitGroup
+		wg.Add(nq)
+		for _, q := range qs {
+			go func() {
+				defer wg.Done()
+				for f := range q.Out() {
+					l.out <- f
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(l.out) }()
+	}
 	h.mu.Lock()
 	h.links = append(h.links, l)
 	h.mu.Unlock()
@@ -315,17 +386,35 @@ func (h *Host) Link(name string) *Link {
 
 // Send injects a frame into the link's overlay port, as if the host's
 // network stack had sent it through the VXLAN device.
-func (l *Link) Send(frame []byte) error { return l.Port.Inject(frame) }
+func (l *Link) Send(frame []byte) error { return l.queueFor(frame).Inject(frame) }
 
 // SendMeta injects a frame with metadata (mark, checksum offload, tunnel
 // metadata).
-func (l *Link) SendMeta(frame []byte, m tap.Meta) error { return l.Port.InjectMeta(frame, m) }
+func (l *Link) SendMeta(frame []byte, m tap.Meta) error {
+	return l.queueFor(frame).InjectMeta(frame, m)
+}
+
+// queueFor picks the overlay queue a frame is sent into: by flow hash.
+func (l *Link) queueFor(frame []byte) *tap.Pipe {
+	if len(l.Queues) <= 1 {
+		return l.Port
+	}
+	return l.Queues[flow.HashFrame(frame, l.seed)%uint32(len(l.Queues))]
+}
+
+// output is the channel of frames the link delivers.
+func (l *Link) output() <-chan tap.Frame {
+	if l.out != nil {
+		return l.out
+	}
+	return l.Port.Out()
+}
 
 // TryRecv returns a frame the link delivered to its overlay port, if one is
 // waiting.
 func (l *Link) TryRecv() (tap.Frame, bool) {
 	select {
-	case f, ok := <-l.Port.Out():
+	case f, ok := <-l.output():
 		return f, ok
 	default:
 		return tap.Frame{}, false
@@ -337,7 +426,7 @@ func (l *Link) Recv(d time.Duration) (tap.Frame, bool) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case f, ok := <-l.Port.Out():
+	case f, ok := <-l.output():
 		return f, ok
 	case <-t.C:
 		return tap.Frame{}, false

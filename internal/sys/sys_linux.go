@@ -272,12 +272,26 @@ const (
 	SizeofSockaddrInet6 = unix.SizeofSockaddrInet6
 )
 
+// The I/O calls below (Recvmmsg, Sendmmsg, Readv, Writev, Read, Write) are
+// raw system calls: they do not tell the Go scheduler that the thread is in
+// a system call (entersyscall/exitsyscall). They are only for non-blocking
+// fds under the poller (RawConn Read/Write callbacks), where a call never
+// sleeps: it returns EAGAIN instead, and the goroutine parks in the poller.
+// Skipping the scheduler hooks saves their cost on every call and, more
+// importantly, does not wake the runtime's sysmon thread, which every
+// syscall entry does after the process was idle for a while: on a small
+// virtual machine that extra futex wakeup (an IPI to an idle vCPU) sits on
+// the critical path of every packet after an idle period and costs tens of
+// microseconds of latency. Work a call does in the kernel (a TAP write that
+// runs the host's TCP receive path, a sendmmsg that delivers to a local
+// socket) is CPU work the thread would do anyway.
+
 // Recvmmsg calls recvmmsg(2) on fd with the given headers, without blocking.
 func Recvmmsg(fd uintptr, msgs []Mmsghdr, flags int) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags), 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -289,7 +303,7 @@ func Sendmmsg(fd uintptr, msgs []Mmsghdr, flags int) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags), 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), uintptr(flags), 0, 0)
 	if e != 0 {
 		return int(n), e
 	}
@@ -298,7 +312,7 @@ func Sendmmsg(fd uintptr, msgs []Mmsghdr, flags int) (int, error) {
 
 // Readv calls readv(2) on fd.
 func Readv(fd uintptr, iov []Iovec) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	n, _, e := unix.RawSyscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 	if e != 0 {
 		return 0, e
 	}
@@ -307,7 +321,7 @@ func Readv(fd uintptr, iov []Iovec) (int, error) {
 
 // Writev calls writev(2) on fd.
 func Writev(fd uintptr, iov []Iovec) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	n, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 	if e != 0 {
 		return 0, e
 	}
@@ -316,7 +330,7 @@ func Writev(fd uintptr, iov []Iovec) (int, error) {
 
 // Read calls read(2) on fd.
 func Read(fd uintptr, b []byte) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
@@ -325,7 +339,7 @@ func Read(fd uintptr, b []byte) (int, error) {
 
 // Write calls write(2) on fd.
 func Write(fd uintptr, b []byte) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
