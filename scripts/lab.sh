@@ -23,11 +23,12 @@
 #   LAB_PREFIX=x-   prefix for the namespace names (default none: h1 h2 h3 fabric)
 #   IPERF_TIME=3    seconds per iperf3 run
 #   NO_BUILD=1      use the binaries already in $VTEP_BIN_DIR (default bin/)
-#   KERNEL_TX_CSUM=on  keep TX checksum offload on h3's eth0. By default it
-#                   is turned off: over a veth the kernel vxlan's inner
-#                   TCP/UDP checksums stay unfinished (CHECKSUM_PARTIAL, for
-#                   the NIC to fill in), which a kernel receiver accepts but
-#                   a userspace VTEP reading a UDP socket cannot know.
+#   KERNEL_TX_CSUM=off turn TX checksum offload off on h3's eth0 (default
+#                   on). With it on, the kernel vxlan's inner TCP/UDP
+#                   checksums cross the veth unfinished (CHECKSUM_PARTIAL,
+#                   for a NIC to fill in); vtepd recognises and completes
+#                   them on receive (vtep/csum.go). "off" makes the kernel
+#                   finish them itself, to compare the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -37,7 +38,7 @@ MODE=${1:-run}
 PREFIX=${LAB_PREFIX:-}
 KERNEL_ONLY=${KERNEL_ONLY:-0}
 IPERF_TIME=${IPERF_TIME:-3}
-KERNEL_TX_CSUM=${KERNEL_TX_CSUM:-off}
+KERNEL_TX_CSUM=${KERNEL_TX_CSUM:-on}
 VNI=42
 PORT=4789
 HOSTS=(h1 h2 h3)
@@ -122,9 +123,8 @@ up() {
 			vtep_cli "$ns" "$(sock_of "$h")" link set vx0 up
 		else
 			if [[ $KERNEL_ONLY != 1 && $KERNEL_TX_CSUM != on ]]; then
-				# A veth passes the kernel vxlan's unfinished inner
-				# checksums (CHECKSUM_PARTIAL) to vtepd's UDP socket;
-				# make the kernel finish them (a real NIC would).
+				# Optional: make the kernel finish its inner checksums
+				# before the veth (vtepd completes them otherwise).
 				log "$h: ethtool -K eth0 tx off (see KERNEL_TX_CSUM in $0)"
 				ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
 			fi

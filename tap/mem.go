@@ -111,6 +111,13 @@ type PipeOptions struct {
 // are what the host "sends" into the interface, and the datapath reads
 // them; frames the datapath writes come out of Out. Close unblocks readers
 // and closes Out.
+//
+// A Pipe is lossless by design, like the kernel's path between a TAP and
+// its host stack: it never drops, reorders or duplicates a frame, except
+// that Write refuses frames when Out is full (counted by Dropped). Loss,
+// reordering and duplication are knobs of the in-memory underlay network
+// instead (underlay.NetworkOptions Loss, Reorder and Duplicate), where the
+// kernel vxlan driver meets them too.
 type Pipe struct {
 	in        chan Frame
 	out       chan Frame

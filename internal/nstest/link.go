@@ -140,11 +140,12 @@ func (ns *NS) AppendFlood(t testing.TB, dev string, dsts ...netip.Addr) {
 // A veth hands packets to its peer with checksums still "partial"
 // (CHECKSUM_PARTIAL): the kernel's vxlan leaves the inner TCP/UDP checksum
 // for the device to fill in, and a veth never does, because the receiving
-// kernel treats such packets as already verified. A kernel vxlan receiver
-// on the other end copes; a userspace VTEP reading the packet from a UDP
-// socket sees an unfinished inner checksum. A kernel vxlan that talks to
-// vtepd over a veth therefore needs this on its underlay device (a real
-// NIC computes the checksum in hardware instead).
+// kernel treats such packets as already verified. A userspace VTEP reading
+// the packet from a UDP socket therefore sees an unfinished inner checksum
+// (only the pseudo-header sum); vtepd recognises and completes those on
+// receive (vtep/csum.go), so this is not needed for interoperation. Use it
+// to have the kernel send complete checksums instead, e.g. to test both
+// cases.
 func (ns *NS) TxChecksumOff(t testing.TB, dev string) {
 	t.Helper()
 	RequireTools(t, "ethtool")

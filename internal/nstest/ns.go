@@ -145,9 +145,11 @@ func (ns *NS) tool(t testing.TB, prog string, args ...string) string {
 	return out
 }
 
-// Sysctl sets a sysctl inside the namespace (`sysctl -w key=value`).
+// Sysctl sets a sysctl inside the namespace (`sysctl -w key=value`). It
+// skips the test when sysctl(8) is missing (package procps).
 func (ns *NS) Sysctl(t testing.TB, key, value string) {
 	t.Helper()
+	RequireTools(t, "sysctl")
 	ns.Run(t, "sysctl", "-q", "-w", key+"="+value)
 }
 

@@ -19,6 +19,7 @@ var toolPackages = map[string]string{
 	"tshark":  "tshark",
 	"ethtool": "ethtool",
 	"sysctl":  "procps",
+	"nft":     "nftables",
 }
 
 // SkipUnlessRoot skips the test unless it runs as root, which creating
