@@ -105,7 +105,12 @@ type Counter struct {
 
 // LinkStats are a link's counters in a fixed order: the kernel's link
 // statistics first (rx_packets … tx_carrier_errors), then vtep's own, then
-// one "drop_<reason>" counter per drop reason.
+// one "drop_<reason>" counter per drop reason, then, from a daemon on
+// Linux TAP and UDP sockets, the I/O layer's: the TAP's summed over its
+// queues ("tap_read_*", "tap_write_*", and its GRO engine's "tap_gro_*",
+// flushes by reason as "tap_gro_flush_<reason>") and the UDP sockets'
+// summed over the sockets of the link's port, which links on the same
+// port share ("udp_*", e.g. "udp_gso_sends", "udp_gro_splits").
 type LinkStats struct {
 	Counters []Counter `json:"counters"`
 }

@@ -29,7 +29,7 @@ func pair(t *testing.T, dut kind, cfg labConfig) (l *lab, h1, h2 *host) {
 // ping_ipv6 — the IPv6 overlay needs ND to cross the tunnel as multicast
 // flooded to the all-zeros remotes).
 func TestPingOverlayBothWays(t *testing.T) {
-	forEachKind(t, func(t *testing.T, dut kind) {
+	forEachKindNoOffload(t, func(t *testing.T, dut kind) {
 		_, h1, h2 := pair(t, dut, labConfig{})
 		for _, fam := range []struct {
 			name     string
@@ -60,11 +60,30 @@ func transferSize(t testing.TB) int64 {
 // TestTCPTransferContentVerified sends 200 MB over one TCP connection in
 // each direction across the overlay and checks the SHA-256 of what arrived
 // against what was sent: GSO/GRO, checksums and segmentation on the tunnel
-// path must not change a byte.
+// path must not change a byte. For vtep it then checks, from `vtep -s
+// link show`, that the I/O layer ran as configured: with offloads off no
+// super-frame, GRO merge, UDP GSO send or GRO split happened.
 func TestTCPTransferContentVerified(t *testing.T) {
-	forEachKind(t, func(t *testing.T, dut kind) {
+	forEachKindNoOffload(t, func(t *testing.T, dut kind) {
 		_, h1, h2 := pair(t, dut, labConfig{})
 		transferBothWays(t, h1, h2, transferSize(t))
+		if !dut.isVtep() {
+			return
+		}
+		st := h1.Stats(t).Vtep
+		offloaded := []string{"tap_read_super_frames", "tap_write_super_frames", "tap_gro_super_frames",
+			"udp_gso_sends", "udp_gro_splits"}
+		for _, name := range append([]string{"tap_read_frames", "tap_write_frames", "udp_tx_packets", "udp_rx_packets"}, offloaded...) {
+			v, ok := st[name]
+			if !ok {
+				t.Errorf("%v: vtep -s link show has no %s", h1, name)
+			}
+			if dut == kindVtepNoOffload && v != 0 && slices.Contains(offloaded, name) {
+				t.Errorf("%v: %s = %d with -offload off, want 0", h1, name, v)
+			}
+		}
+		t.Logf("%v: tap_read_frames=%d tap_read_super_frames=%d tap_gro_super_frames=%d udp_gso_sends=%d udp_gro_splits=%d",
+			h1, st["tap_read_frames"], st["tap_read_super_frames"], st["tap_gro_super_frames"], st["udp_gso_sends"], st["udp_gro_splits"])
 	})
 }
 
@@ -360,7 +379,7 @@ func TestProxyARPFromNeighbourTable(t *testing.T) {
 		if n := leaked.Count(); n != 0 {
 			t.Errorf("%d ARP/ND frames from the VM were flooded through vx0; proxy must consume them", n)
 		}
-		if h1.kind == kindVtep {
+		if h1.kind.isVtep() {
 			st := h1.Stats(t)
 			t.Logf("%v proxy counters: arp replies %d, na replies %d, consumed %d", h1,
 				st.Vtep["proxy_arp_replies"], st.Vtep["proxy_na_replies"], st.Vtep["proxy_consumed"])

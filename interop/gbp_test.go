@@ -63,7 +63,7 @@ func TestGBPMarkAndGroupPolicyID(t *testing.T) {
 					t.Fatalf("unmarked packet sent with a GBP header: %x", []byte(p.VXLAN))
 				}
 			}
-			if h1.kind == kindVtep {
+			if h1.kind.isVtep() {
 				if d := h1.Stats(t).Vtep["rx_gbp"] - before.Vtep["rx_gbp"]; d != 0 {
 					t.Errorf("%v: rx_gbp +%d after unmarked packets", h1, d)
 					logGBPPackets(t, gbpAll, l)
@@ -100,12 +100,12 @@ func TestGBPMarkAndGroupPolicyID(t *testing.T) {
 			// changed with `vtep link set vx0 type vxlan gbpmark N`.
 			// kernel: the mark is ping's SO_MARK.
 			l, h1, h2 := pair(t, dut, labConfig{args: func(h *host) []string {
-				if h.kind == kindVtep {
+				if h.kind.isVtep() {
 					return []string{"gbp", "gbpmark", fmt.Sprintf("0x%X", gbpMark)}
 				}
 				return []string{"gbp"}
 			}})
-			if h1.kind == kindVtep {
+			if h1.kind.isVtep() {
 				out := h1.vtepd.Run(t, "-d", "link", "show", vxDev)
 				if !strings.Contains(out, fmt.Sprintf(" gbp gbpmark %#x", gbpMark)) {
 					t.Fatalf("`vtep -d link show` does not show the mark:\n%s", out)
@@ -119,7 +119,7 @@ func TestGBPMarkAndGroupPolicyID(t *testing.T) {
 				switch {
 				case h1.kind == kindKernel && mark != 0:
 					ping = []string{"-m", strconv.Itoa(int(mark))}
-				case h1.kind == kindVtep && i > 0:
+				case h1.kind.isVtep() && i > 0:
 					h1.SetLink(t, "gbpmark", strconv.Itoa(int(mark)))
 				}
 				var marked func() uint64
@@ -161,7 +161,7 @@ func TestGBPMarkAndGroupPolicyID(t *testing.T) {
 			if d := after.RX.Errors - before.RX.Errors; d < 3 {
 				t.Errorf("%v: rx_errors +%d after 3 packets with the G bit, want +3", h1, d)
 			}
-			if h1.kind == kindVtep {
+			if h1.kind.isVtep() {
 				if d := after.Vtep["drop_invalid_hdr"] - before.Vtep["drop_invalid_hdr"]; d < 3 {
 					t.Errorf("%v: drop_invalid_hdr +%d, want +3", h1, d)
 				}

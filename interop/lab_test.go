@@ -22,7 +22,22 @@ type kind string
 const (
 	kindKernel kind = "kernel" // the kernel's vxlan driver
 	kindVtep   kind = "vtep"   // a vtepd link (TAP)
+	// kindVtepNoOffload is a vtepd link with `vtepd -offload off`: a
+	// plain TAP (no virtio_net_hdr, so no GSO super-frames in and no GRO
+	// out) and UDP sockets without GSO and GRO, one packet per datagram.
+	kindVtepNoOffload kind = "vtep-nooffload"
 )
+
+// isVtep reports whether the host runs vtepd, with or without offloads.
+func (k kind) isVtep() bool { return k == kindVtep || k == kindVtepNoOffload }
+
+// vtepdOptions are the vtepd options of a vtep kind.
+func (k kind) vtepdOptions() nstest.VtepdOptions {
+	if k == kindVtepNoOffload {
+		return nstest.VtepdOptions{Offload: "off"}
+	}
+	return nstest.VtepdOptions{}
+}
 
 // Lab constants. Host i (1-based) has underlay 10.0.0.i/24 and fd00::i/64
 // on ul0, overlay 192.0.2.i/24 and 2001:db8:1::i/64 on vx0, and vx0's MAC is
@@ -38,8 +53,19 @@ const (
 // test: "kernel" (kernel↔kernel, proving the harness) and "vtep" (vtep
 // against kernel peers).
 func forEachKind(t *testing.T, fn func(t *testing.T, dut kind)) {
+	runKinds(t, fn, kindKernel, kindVtep)
+}
+
+// forEachKindNoOffload is forEachKind plus "vtep-nooffload", vtep with
+// its TAP and UDP offloads off, for the tests whose traffic the offloads
+// change: the same frames must cross the overlay with and without them.
+func forEachKindNoOffload(t *testing.T, fn func(t *testing.T, dut kind)) {
+	runKinds(t, fn, kindKernel, kindVtep, kindVtepNoOffload)
+}
+
+func runKinds(t *testing.T, fn func(t *testing.T, dut kind), kinds ...kind) {
 	nstest.SkipUnlessRoot(t)
-	for _, k := range []kind{kindKernel, kindVtep} {
+	for _, k := range kinds {
 		t.Run(string(k), func(t *testing.T) { fn(t, k) })
 	}
 }
@@ -76,7 +102,7 @@ type host struct {
 	idx   int
 	kind  kind
 	ns    *nstest.NS
-	vtepd *nstest.Vtepd // kindVtep only
+	vtepd *nstest.Vtepd // vtep kinds only
 	mac   header.MAC
 }
 
@@ -110,7 +136,7 @@ func (l *lab) Port() uint16 {
 // for vtep config.DefaultPort, which deliberately is the IANA port 4789
 // (RFC 7348 §5 "SHOULD be used by default").
 func implDefaultPort(k kind) uint16 {
-	if k == kindVtep {
+	if k.isVtep() {
 		return config.DefaultPort
 	}
 	return config.KernelDefaultPort
@@ -124,7 +150,7 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	t.Helper()
 	nstest.SkipUnlessRoot(t)
 	nstest.RequireTools(t, "bridge", "ping", "ethtool")
-	if slices.Contains(cfg.kinds, kindVtep) {
+	if slices.ContainsFunc(cfg.kinds, kind.isVtep) {
 		requireVtep(t)
 	}
 	l := &lab{cfg: cfg}
@@ -153,8 +179,8 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 			// TestTCPWithVethChecksumOffload covers that case.
 			h.ns.Run(t, "ethtool", "-K", ulDev, "tx", "off")
 		}
-		if k == kindVtep {
-			h.vtepd = nstest.StartVtepd(t, h.ns, vtepBins, nstest.VtepdOptions{})
+		if k.isVtep() {
+			h.vtepd = nstest.StartVtepd(t, h.ns, vtepBins, k.vtepdOptions())
 		}
 		l.hosts = append(l.hosts, h)
 	}
@@ -197,7 +223,7 @@ func (h *host) AddLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep:
+	case kindVtep, kindVtepNoOffload:
 		h.vtepd.Run(t, full...)
 		h.ns.WaitLink(t, vxDev)
 	}
@@ -213,7 +239,7 @@ func (h *host) SetLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep:
+	case kindVtep, kindVtepNoOffload:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -227,7 +253,7 @@ func (h *host) FDB(t testing.TB, op, mac string, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.Bridge(t, full...)
-	case kindVtep:
+	case kindVtep, kindVtepNoOffload:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -256,7 +282,7 @@ func (h *host) FDBShow(t testing.TB) []fdbEntry {
 	switch h.kind {
 	case kindKernel:
 		out = h.ns.Bridge(t, "-j", "fdb", "show", "dev", vxDev)
-	case kindVtep:
+	case kindVtep, kindVtepNoOffload:
 		out = h.vtepd.Run(t, "-j", "fdb", "show", "dev", vxDev)
 	}
 	var es []fdbEntry

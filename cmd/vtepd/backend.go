@@ -37,6 +37,9 @@ func (d *daemon) infoLocked(dl *dlink, stats bool) control.LinkInfo {
 		for i, c := range s.Counters {
 			li.Stats.Counters[i] = control.Counter{Name: c.Name, Value: c.Value}
 		}
+		if io, ok := d.sys.(ioCounterer); ok {
+			li.Stats.Counters = append(li.Stats.Counters, io.ioCounters(dl.dev, &cfg)...)
+		}
 	}
 	return li
 }

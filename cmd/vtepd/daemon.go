@@ -15,6 +15,7 @@ import (
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/vtep"
 )
 
@@ -49,6 +50,8 @@ type dlink struct {
 	name  string
 	index int
 	link  *vtep.Link
+	// dev is the link's TAP, for the I/O layer's counters.
+	dev tap.Device
 	// mtu is the interface MTU the link's configuration has; a
 	// notification with another MTU is a change made with ip.
 	mtu int
@@ -209,7 +212,7 @@ func (d *daemon) addLinkLocked(cfg config.Link, up bool) (*dlink, error) {
 		dev.Close()
 		return nil, hostError(err)
 	}
-	dl := &dlink{name: cfg.Name, index: idx, link: l, mtu: cfg.MTU}
+	dl := &dlink{name: cfg.Name, index: idx, link: l, dev: dev, mtu: cfg.MTU}
 	dl.stop = d.forwardEvents(dl)
 	d.links[dl.name] = dl
 	d.byIndex[idx] = dl

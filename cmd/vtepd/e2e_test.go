@@ -201,6 +201,29 @@ neighbors:
 		}
 	})
 
+	t.Run("-s link show lists the I/O counters", func(t *testing.T) {
+		out := vtep("-s", "link", "show", "vx0")
+		for _, name := range []string{"tap_read_frames", "tap_write_frames", "tap_gro_super_frames",
+			"tap_gro_flush_batch_end", "udp_rx_packets", "udp_tx_packets", "udp_gso_sends"} {
+			if !strings.Contains(out, "      "+name+" ") {
+				t.Errorf("vtep -s link show: no %s:\n%s", name, out)
+			}
+		}
+		var ls []struct {
+			Stats map[string]uint64 `json:"vtep_stats"`
+		}
+		if err := json.Unmarshal([]byte(vtep("-j", "-s", "link", "show", "vx0")), &ls); err != nil || len(ls) != 1 {
+			t.Fatalf("vtep -j -s link show: %v", err)
+		}
+		// The pings went out through the TAP and the UDP socket and
+		// their replies came back.
+		for _, name := range []string{"tap_read_frames", "tap_write_frames", "udp_tx_packets", "udp_rx_packets"} {
+			if v, ok := ls[0].Stats[name]; !ok || v < 3 {
+				t.Errorf("%s = %d (present %v), want at least 3", name, v, ok)
+			}
+		}
+	})
+
 	// A monitor sees FDB changes.
 	mon := h1.Start(t, bin.Vtep, "-socket", d.Socket, "-j", "monitor", "fdb")
 	nstest.WaitFor(t, waitTime, "monitor sees fdb add", func() error {

@@ -39,6 +39,7 @@ type linuxSystem struct {
 	offload bool
 	workers int // TAP queues per link, UDP sockets per port
 	batch   int // frames per read (0: the packages' default)
+	socks   sockRegistry
 }
 
 var _ system = (*linuxSystem)(nil)
@@ -83,7 +84,7 @@ func (s *linuxSystem) Opener() vtep.Opener {
 		if k.IPv6 {
 			fam = 6
 		}
-		return underlay.ListenUDP(underlay.Options{
+		c, err := underlay.ListenUDP(underlay.Options{
 			Family:          fam,
 			Port:            k.Port,
 			ReusePort:       s.workers > 1,
@@ -92,5 +93,10 @@ func (s *linuxSystem) Opener() vtep.Opener {
 			DisableGSO:      !s.offload,
 			BatchSize:       s.batch,
 		})
+		s.socks.opened(k, s.workers, c, err)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	})
 }
