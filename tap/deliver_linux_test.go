@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -22,10 +23,7 @@ func readFromBytes(q *Queue, data []byte, bufs [][]byte, sizes []int, metas []Me
 	r := &q.r
 	r.bufs, r.sizes, r.metas, r.offset, r.n = bufs, sizes, metas, offset, 0
 	buf := bufs[0]
-	var region []byte
-	if offset >= vnetHdrLen && len(buf) > offset {
-		region = buf[offset-vnetHdrLen:]
-	}
+	region := r.region(buf)
 	k := copy(region, data)
 	copy(r.scratch[k:], data[k:])
 	r.deliver(buf, region, min(len(data), len(r.scratch)))
@@ -55,20 +53,55 @@ func readFromBytes(q *Queue, data []byte, bufs [][]byte, sizes []int, metas []Me
 // segments than the caller's batch is handed out completely and in order
 // over several Reads.
 func TestDeliverSegmentsAcrossReads(t *testing.T) {
-	frame := tcpSuperFrame(10, 100)
-	for _, batch := range []int{1, 3, 10, 64} {
-		q := offlineQueue(batch)
-		bufs, sizes := newBufs(batch, 1600)
-		frames := readFromBytes(q, frame, bufs, sizes, nil, Headroom)
-		if len(frames) != 10 {
-			t.Fatalf("batch %d: %d frames, want 10", batch, len(frames))
-		}
-		for i, f := range frames {
-			seq := binary.BigEndian.Uint32(f[14+20+4:])
-			if seq != uint32(1000+i*100) || len(f) != 14+20+20+100 || !validIPv4Checksums(f) {
-				t.Errorf("batch %d: segment %d: seq %d len %d checksums ok %v", batch, i, seq, len(f), validIPv4Checksums(f))
+	for _, mss := range []int{100, 1448} {
+		frame := tcpSuperFrame(10, mss)
+		// 1600-byte buffers, and 64 KiB ones (the datapath's) that could
+		// hold the whole super-frame: it is split all the same.
+		for _, size := range []int{1600, 65535} {
+			for _, batch := range []int{1, 3, 10, 64} {
+				q := offlineQueue(batch)
+				bufs, sizes := newBufs(batch, size)
+				frames := readFromBytes(q, frame, bufs, sizes, nil, Headroom)
+				if len(frames) != 10 {
+					t.Fatalf("mss %d size %d batch %d: %d frames, want 10", mss, size, batch, len(frames))
+				}
+				for i, f := range frames {
+					seq := binary.BigEndian.Uint32(f[14+20+4:])
+					if seq != uint32(1000+i*mss) || len(f) != 14+20+20+mss || !validIPv4Checksums(f) {
+						t.Errorf("mss %d size %d batch %d: segment %d: seq %d len %d checksums ok %v",
+							mss, size, batch, i, seq, len(f), validIPv4Checksums(f))
+					}
+				}
 			}
 		}
+	}
+}
+
+// TestDeliverLargePlainFrames: a plain frame longer than the part of the
+// caller's buffer readv fills first spills into scratch and is copied back
+// whole; the reader then grows that part so that the next such frame lands
+// in place. A super-frame read afterwards still splits.
+func TestDeliverLargePlainFrames(t *testing.T) {
+	q := offlineQueue(8)
+	bufs, sizes := newBufs(8, 65535)
+	plain := make([]byte, vnetHdrLen+9014)
+	for i := range plain[vnetHdrLen:] {
+		plain[vnetHdrLen+i] = byte(i * 7)
+	}
+	for round := range 2 {
+		frames := readFromBytes(q, plain, bufs, sizes, nil, Headroom)
+		if len(frames) != 1 || !bytes.Equal(frames[0], plain[vnetHdrLen:]) {
+			t.Fatalf("round %d: got %d frames, want the 9014-byte frame", round, len(frames))
+		}
+		if q.r.inplace < 9014 {
+			t.Errorf("round %d: in-place part %d bytes, want at least 9014", round, q.r.inplace)
+		}
+	}
+	if frames := readFromBytes(q, tcpSuperFrame(10, 1448), bufs, sizes, nil, Headroom); len(frames) != 10 {
+		t.Errorf("super-frame after large frames: %d segments, want 10", len(frames))
+	}
+	if st := q.Stats(); st.ReadDropped != 0 {
+		t.Errorf("ReadDropped = %d", st.ReadDropped)
 	}
 }
 
@@ -112,6 +145,10 @@ func FuzzDeliver(f *testing.F) {
 	plain[6] = 20
 	plain[8] = 6
 	f.Add(plain, uint8(8), uint16(100), true)
+	f.Add(tcpSuperFrame(45, 1448), uint8(64), uint16(65535), true)
+	big := make([]byte, vnetHdrLen+3000)
+	big[vnetHdrLen+12], big[vnetHdrLen+13] = 0x88, 0xb5
+	f.Add(big, uint8(4), uint16(65535), false)
 	f.Fuzz(func(t *testing.T, data []byte, batch uint8, size uint16, withMeta bool) {
 		if batch == 0 || len(data) > 65535+vnetHdrLen {
 			return

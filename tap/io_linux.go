@@ -163,18 +163,14 @@ func (r *reader) readFn(fd uintptr) bool {
 }
 
 // readVnet reads one frame with its virtio_net_hdr. A plain frame lands in
-// place: the header goes into the caller's headroom. Only a frame that
-// overflows the caller's buffer (a super-frame) spills into scratch, where it
-// is made contiguous and segmented.
+// place: the header goes into the caller's headroom. A frame longer than
+// the region (a super-frame) spills into scratch, where it is made
+// contiguous (only the region's few bytes are copied over) and segmented.
 func (r *reader) readVnet(fd uintptr) error {
 	buf := r.bufs[r.n]
-	var region []byte
+	region := r.region(buf)
 	cnt := 1
-	if r.offset >= vnetHdrLen && len(buf) > r.offset {
-		region = buf[r.offset-vnetHdrLen:]
-		if len(region) > vnetHdrLen+r.inplace {
-			region = region[:vnetHdrLen+r.inplace]
-		}
+	if region != nil {
 		sys.SetIovec(&r.iov[0], region)
 		if len(region) < len(r.scratch) {
 			sys.SetIovec(&r.iov[1], r.scratch[len(region):])
@@ -189,6 +185,21 @@ func (r *reader) readVnet(fd uintptr) error {
 	}
 	r.deliver(buf, region, n)
 	return nil
+}
+
+// region returns the part of the caller's buffer buf that readv fills
+// first: the virtio_net_hdr in the headroom, then up to inplace bytes of
+// frame. It is nil when there is no room for the header in front of the
+// frame; then everything goes to scratch.
+func (r *reader) region(buf []byte) []byte {
+	if r.offset < vnetHdrLen || len(buf) <= r.offset {
+		return nil
+	}
+	region := buf[r.offset-vnetHdrLen:]
+	if len(region) > vnetHdrLen+r.inplace {
+		region = region[:vnetHdrLen+r.inplace]
+	}
+	return region
 }
 
 // deliver handles n bytes that readv put into region (the caller's buffer

@@ -80,6 +80,13 @@ type Options struct {
 	Up bool
 	// BatchSize is the value Device.BatchSize reports; 0 means 64.
 	BatchSize int
+	// TxQueueLen, when positive, sets the interface's transmit queue
+	// length (txqueuelen), which is also the length of each queue's ring
+	// of frames the kernel holds for Read: a frame arriving to a full
+	// ring is dropped (TX dropped). 0 keeps the kernel's default (1000),
+	// which is ample with offloads (each entry can be a 64 KiB
+	// super-frame) but only about 1.5 MB of MTU-sized frames without.
+	TxQueueLen int
 }
 
 // vnetHdrLen is the virtio_net_hdr size we select with TUNSETVNETHDRSZ: the
@@ -192,6 +199,11 @@ func open(h *netlink.Handle, opts Options, nq int, vnet bool) (*Linux, error) {
 	if !opts.MAC.IsZero() {
 		if err := h.LinkSetHardwareAddr(nlLink, net.HardwareAddr(opts.MAC[:])); err != nil {
 			return fail(fmt.Errorf("tap: %s: setting address %s: %w", t.name, opts.MAC, err))
+		}
+	}
+	if opts.TxQueueLen > 0 {
+		if err := h.LinkSetTxQLen(nlLink, opts.TxQueueLen); err != nil {
+			return fail(fmt.Errorf("tap: %s: setting txqueuelen %d: %w", t.name, opts.TxQueueLen, err))
 		}
 	}
 	if opts.Up {

@@ -363,6 +363,12 @@ func TestMultiQueue(t *testing.T) {
 // through check, called at the end of the test.
 func tapPair(t testing.TB, mode OffloadMode, batch int, useMeta ...bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
 	t.Helper()
+	return tapPairSize(t, mode, batch, 1600, len(useMeta) > 0 && useMeta[0])
+}
+
+// tapPairSize is tapPair with buffers of Headroom+size bytes.
+func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
+	t.Helper()
 	nstest.SkipUnlessRoot(t)
 	nsA, nsB = nstest.NewNS(t, "tapa"), nstest.NewNS(t, "tapb")
 	a = openTAP(t, nsA, Options{Name: "t0", MAC: header.MAC{2, 0, 0, 0, 0xa, 1}, MTU: 1500, Offload: mode, Up: true})
@@ -371,10 +377,10 @@ func tapPair(t testing.TB, mode OffloadMode, batch int, useMeta ...bool) (nsA, n
 	nsB.AddAddr(t, "t0", netip.MustParsePrefix("10.2.0.2/24"), netip.MustParsePrefix("fd02::2/64"))
 	var bad sync.Map
 	bridge := func(from, to *Linux, name string) {
-		bufs, sizes := newBufs(batch, 1600)
+		bufs, sizes := newBufs(batch, size)
 		out := make([][]byte, batch)
 		var metas []Meta
-		if len(useMeta) > 0 && useMeta[0] {
+		if useMeta {
 			// As the datapath does: ReadMeta leaves checksums partial and
 			// WriteMeta hands them to the other kernel as CHECKSUM_PARTIAL.
 			metas = make([]Meta, batch)
@@ -457,17 +463,26 @@ func TestTCPThroughTAPPair(t *testing.T) {
 		v6    bool
 		batch int
 		meta  bool
+		size  int // buffer size after Headroom; 0: 1600
 	}{
-		{"offload/ipv4", OffloadAuto, false, 64, false},
-		{"offload/ipv6", OffloadAuto, true, 64, false},
-		{"offload/ipv4/batch3", OffloadAuto, false, 3, false},
-		{"offload/ipv4/meta", OffloadAuto, false, 64, true},
-		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true},
-		{"plain/ipv4", OffloadOff, false, 64, false},
-		{"plain/ipv6", OffloadOff, true, 64, false},
+		{"offload/ipv4", OffloadAuto, false, 64, false, 0},
+		{"offload/ipv6", OffloadAuto, true, 64, false, 0},
+		{"offload/ipv4/batch3", OffloadAuto, false, 3, false, 0},
+		{"offload/ipv4/meta", OffloadAuto, false, 64, true, 0},
+		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true, 0},
+		// The datapath's buffers hold a whole 64 KiB packet: a super-frame
+		// then lands partly in the caller's buffer, partly in scratch.
+		{"offload/ipv4/meta/64k-buffers", OffloadAuto, false, 64, true, 65535},
+		{"offload/ipv6/64k-buffers/batch3", OffloadAuto, true, 3, false, 65535},
+		{"plain/ipv4", OffloadOff, false, 64, false, 0},
+		{"plain/ipv6", OffloadOff, true, 64, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nsA, nsB, a, b, check := tapPair(t, tc.mode, tc.batch, tc.meta)
+			bufSize := tc.size
+			if bufSize == 0 {
+				bufSize = 1600
+			}
+			nsA, nsB, a, b, check := tapPairSize(t, tc.mode, tc.batch, bufSize, tc.meta)
 			addr, network := "10.2.0.2:5001", "tcp4"
 			if tc.v6 {
 				addr, network = "[fd02::2]:5001", "tcp6"

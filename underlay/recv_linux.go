@@ -36,10 +36,11 @@ type receiver struct {
 	ctrl  []byte
 	meta  []rxMeta
 
-	// Call state.
-	vlen int
-	got  int
-	err  error
+	// Call state. verified is ReadVerified's argument (nil for Read).
+	vlen     int
+	got      int
+	err      error
+	verified []bool
 
 	// GRO mode: arena slots and what is still to be handed out.
 	arena []byte
@@ -89,7 +90,35 @@ func (r *receiver) init(c *LinuxConn) {
 //
 // With UDP_GRO, datagrams the kernel coalesced are split back into separate
 // packets, one per buffer; what does not fit is returned by the next Read.
+// A coalesced datagram (one burst of one flow) is handed out whole by one
+// Read unless it has more segments than len(bufs), so that the datapath's
+// GRO can rebuild it as one super-frame.
 func (c *LinuxConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return c.read(bufs, sizes, nil, offset)
+}
+
+// ReadVerified is Read that also sets verified[i] when packet i is known to
+// have carried a non-zero UDP checksum that the kernel verified, so that
+// the whole VXLAN payload, inner frame included, is intact and its inner
+// checksums need not be checked again (what RXPayloadVerified says for all
+// packets of an IPv6 Conn). len(verified) >= len(bufs).
+//
+// Besides every packet of an IPv6 Conn without ZeroChecksum6RX, that is
+// every packet split from a datagram the kernel coalesced (UDP_GRO): the
+// kernel merges only datagrams with a non-zero checksum, which it verifies
+// ("requires non zero csum, for symmetry with GSO",
+// udp_gro_receive_segment), and a local sender cannot use UDP_SEGMENT
+// without checksums (udp_send_skb refuses GSO with no_check_tx). A lone
+// IPv4 datagram may have had a zero checksum (RFC 768), which the socket
+// API does not reveal: verified is false for it.
+func (c *LinuxConn) ReadVerified(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
+	if len(verified) < len(bufs) {
+		bufs = bufs[:len(verified)]
+	}
+	return c.read(bufs, sizes, verified, offset)
+}
+
+func (c *LinuxConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -99,10 +128,21 @@ func (c *LinuxConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	r := &c.r
+	r.verified = verified
+	defer func() { r.verified = nil }()
 	if r.arena != nil {
 		return r.readGRO(bufs, sizes, offset)
 	}
 	return r.readDirect(bufs, sizes, offset)
+}
+
+// setVerified records for ReadVerified whether packet j is known to be
+// intact; coalesced says it came from a datagram the kernel reported with a
+// UDP_GRO segment size (a GSO skb: see ReadVerified).
+func (r *receiver) setVerified(j int, coalesced bool) {
+	if r.verified != nil {
+		r.verified[j] = coalesced || r.c.RXPayloadVerified()
+	}
 }
 
 // recvFn runs under the poller: one non-blocking recvmmsg.
@@ -172,6 +212,7 @@ func (r *receiver) readDirect(bufs [][]byte, sizes []int, offset int) (int, erro
 		}
 		r.build(bufs[j][offset:], &r.meta[i], n)
 		sizes[j] = r.hl + n
+		r.setVerified(j, false)
 		j++
 	}
 	r.c.stats.RxPackets.Add(uint64(j))
@@ -240,6 +281,7 @@ func (r *receiver) split(bufs [][]byte, sizes []int, offset int) int {
 				copy(b[offset+r.hl:], data[r.poff:r.poff+l])
 				r.build(b[offset:], meta, l)
 				sizes[j] = r.hl + l
+				r.setVerified(j, meta.gso > 0)
 				j++
 			}
 			r.poff += l
