@@ -162,3 +162,26 @@ func FuzzDeliver(f *testing.F) {
 		readFromBytes(q, data, bufs, sizes, metas, Headroom)
 	})
 }
+
+// BenchmarkDeliverSuperFrame hands a 64 KiB TSO super-frame (45 segments
+// of 1448 bytes) to the read path as readv would place it in a datapath
+// buffer of 64 KiB plus Headroom, and splits it into 45 frames.
+func BenchmarkDeliverSuperFrame(b *testing.B) {
+	frame := tcpSuperFrame(45, 1448)
+	q := offlineQueue(64)
+	bufs, sizes := newBufs(64, 65535)
+	metas := make([]Meta, 64)
+	r := &q.r
+	b.SetBytes(int64(len(frame) - vnetHdrLen))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.bufs, r.sizes, r.metas, r.offset, r.n = bufs, sizes, metas, Headroom, 0
+		region := r.region(bufs[0])
+		k := copy(region, frame)
+		copy(r.scratch[k:], frame[k:])
+		r.deliver(bufs[0], region, len(frame))
+		if r.n != 45 {
+			b.Fatalf("%d frames, want 45", r.n)
+		}
+	}
+}
