@@ -7,25 +7,26 @@ import (
 	"github.com/vtepd/vtep/header"
 )
 
-// VXLAN header bits in the first and second 32-bit words (include/net/vxlan.h).
+// VXLAN header bits in the first and second 32-bit words (include/net/vxlan.h),
+// named after the header package's constants.
 const (
-	vxFlagI   = 0x08000000 // VXLAN_HF_VNI
-	vxFlagGBP = 0x80000000 // VXLAN_HF_GBP
-	vxFlagRCO = 0x00200000 // VXLAN_HF_RCO
-	vxGBPD    = 0x00400000 // GBP Don't Learn (byte 1, 0x40)
-	vxGBPA    = 0x00080000 // GBP Policy Applied (byte 1, 0x08)
-	vxGBPID   = 0x0000ffff // Group Policy ID
-	vxGPEVer  = 0x30000000 // VXLAN_HF_VER
-	vxGPEP    = 0x04000000 // VXLAN_HF_NP
-	vxGPEO    = 0x01000000 // VXLAN_HF_OAM
-	vxRCOUDP  = 0x80       // VXLAN_RCO_UDP (second word, low byte)
-	vxRCOMask = 0x7f       // VXLAN_RCO_MASK
+	vxFlagI   = header.VXLANFlagVNI             // VXLAN_HF_VNI
+	vxFlagGBP = header.VXLANFlagGBP             // VXLAN_HF_GBP
+	vxFlagRCO = header.VXLANFlagRCO             // VXLAN_HF_RCO
+	vxGBPD    = header.VXLANGBPDontLearn        // GBP Don't Learn (byte 1, 0x40)
+	vxGBPA    = header.VXLANGBPPolicyApplied    // GBP Policy Applied (byte 1, 0x08)
+	vxGBPID   = header.VXLANGBPPolicyIDMask     // Group Policy ID
+	vxGPEVer  = header.VXLANFlagGPEVersion      // VXLAN_HF_VER
+	vxGPEP    = header.VXLANFlagGPENextProtocol // VXLAN_HF_NP
+	vxGPEO    = header.VXLANFlagGPEOAM          // VXLAN_HF_OAM
+	vxRCOUDP  = header.VXLANRCOUDP              // VXLAN_RCO_UDP (second word, low byte)
+	vxRCOMask = header.VXLANRCOStartMask        // VXLAN_RCO_MASK
 
 	// gbpMarkMask are the skb->mark bits that map to the GBP header:
 	// VXLAN_GBP_DONT_LEARN | VXLAN_GBP_POLICY_APPLIED | VXLAN_GBP_ID_MASK.
 	gbpMarkMask = vxGBPD | vxGBPA | vxGBPID
 	// maxRemcsumStart is VXLAN_MAX_REMCSUM_START (0x7f << 1).
-	maxRemcsumStart = 254
+	maxRemcsumStart = header.VXLANRCOMaxStart
 )
 
 // Overhead of the outer headers in front of an inner frame.
@@ -113,14 +114,6 @@ func innerTTL(nh []byte, et uint16) uint8 {
 	return 0
 }
 
-// csum16Add is the kernel's csum16_add: a 16-bit one's complement add with
-// end-around carry. Checksum fields updated with it match the kernel's
-// bit for bit, including the representation of zero.
-func csum16Add(csum, addend uint16) uint16 {
-	res := uint32(csum) + uint32(addend)
-	return uint16(res + res>>16)
-}
-
 // ecnDecapsulate applies RFC 6040 decapsulation to the inner IPv4/IPv6
 // header nh (IP_ECN_decapsulate / IP6_ECN_decapsulate with
 // INET_ECN_decapsulate, include/net/inet_ecn.h). It returns false when the
@@ -161,7 +154,7 @@ func setCE(nh []byte, et uint16) {
 			return
 		}
 		c := binary.BigEndian.Uint16(nh[10:])
-		binary.BigEndian.PutUint16(nh[10:], csum16Add(c, uint16(0xFFFB+ecn)))
+		binary.BigEndian.PutUint16(nh[10:], checksum.Combine(c, uint16(0xFFFB+ecn)))
 		nh[1] |= header.ECNCE
 		return
 	}
@@ -178,7 +171,7 @@ func setECT1(nh []byte, et uint16) {
 			return
 		}
 		c := binary.BigEndian.Uint16(nh[10:])
-		binary.BigEndian.PutUint16(nh[10:], csum16Add(c, 1))
+		binary.BigEndian.PutUint16(nh[10:], checksum.Combine(c, 1))
 		nh[1] ^= header.ECNMask
 		return
 	}
