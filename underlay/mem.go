@@ -325,6 +325,21 @@ type memPacket struct {
 // Read implements Conn. Packets longer than the space in bufs[i] are cut
 // short (and counted as Truncated), as recvmmsg does with MSG_TRUNC.
 func (c *MemConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return c.read(bufs, sizes, nil, offset)
+}
+
+// ReadVerified is Read that also sets verified[i] when packet i carried a
+// non-zero UDP checksum that the network verified (only with
+// NetworkOptions.VerifyChecksums), as LinuxConn.ReadVerified reports for
+// datagrams the kernel coalesced. len(verified) >= len(bufs).
+func (c *MemConn) ReadVerified(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
+	if len(verified) < len(bufs) {
+		bufs = bufs[:len(verified)]
+	}
+	return c.read(bufs, sizes, verified, offset)
+}
+
+func (c *MemConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -341,6 +356,9 @@ func (c *MemConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			c.host.net.stats.truncated.Add(1)
 		}
 		sizes[n] = m
+		if verified != nil {
+			verified[n] = c.host.net.opts.VerifyChecksums && hasUDPChecksum(p.data)
+		}
 		c.host.net.putPacket(p)
 		n++
 		if n == len(bufs) {
@@ -694,6 +712,16 @@ func (c *MemConn) enqueue(p *memPacket) {
 		n.capture(CaptureDropped, c.host.name, c.cfg.Port, p.data)
 		n.putPacket(p)
 	}
+}
+
+// hasUDPChecksum reports whether the outer packet pkt (IPv4 or IPv6, then
+// UDP) carries a non-zero UDP checksum.
+func hasUDPChecksum(pkt []byte) bool {
+	off := 40 // the IPv6 fixed header
+	if len(pkt) > 0 && pkt[0]>>4 == 4 {
+		off = int(pkt[0]&0x0f) * 4
+	}
+	return len(pkt) >= off+8 && (pkt[off+6] != 0 || pkt[off+7] != 0)
 }
 
 // udpChecksumOK checks a UDP checksum the way the kernel's UDP receive path

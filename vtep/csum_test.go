@@ -191,27 +191,32 @@ func FuzzInnerPartial(f *testing.F) {
 	})
 }
 
-// TestVerifiedPayloadHandedOnPartial: when the underlay guarantees that
-// every packet carried a non-zero UDP checksum it verified (an IPv6
-// socket without udp6zerocsumrx), the outer checksum vouches for the
-// whole inner frame, so a complete inner TCP/UDP checksum is handed to a
-// metadata port as CHECKSUM_PARTIAL (the TAP's GRO then merges it without
-// checking it again); over IPv4, where a zero outer checksum is accepted,
-// and for a UDP datagram without a checksum, frames pass unchanged.
+// TestVerifiedPayloadHandedOnPartial: when the underlay guarantees that a
+// packet carried a non-zero UDP checksum it verified — every packet of an
+// IPv6 socket without udp6zerocsumrx (PayloadVerifier), or per packet
+// (VerifiedReader: LinuxConn for datagrams the kernel coalesced, MemConn
+// for any non-zero checksum it checked) — the outer checksum vouches for
+// the whole inner frame (RFC 768: it covers the UDP payload), so a
+// complete inner TCP/UDP checksum is handed to a metadata port as
+// CHECKSUM_PARTIAL (the TAP's GRO then merges it without checking it
+// again). An IPv4 packet with a zero outer checksum ("none"), or an inner
+// UDP datagram without a checksum, passes unchanged.
 func TestVerifiedPayloadHandedOnPartial(t *testing.T) {
 	h4 := netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB}
 	tcp := netlab.TCP(h4, 40000, 5201, 1000, payload(700))
 	noCsum := netlab.UDP(h4, 1, 2, payload(40))
 	noCsum[14+20+6], noCsum[14+20+7] = 0, 0
 	for _, tc := range []struct {
-		name    string
-		v6      bool
-		frame   []byte
-		partial bool
+		name       string
+		v6         bool
+		outerNoSum bool
+		frame      []byte
+		partial    bool
 	}{
-		{"IPv6 underlay, TCP", true, tcp, true},
-		{"IPv6 underlay, UDP without checksum", true, noCsum, false},
-		{"IPv4 underlay, TCP", false, tcp, false},
+		{"IPv6 underlay, TCP", true, false, tcp, true},
+		{"IPv6 underlay, UDP without checksum", true, false, noCsum, false},
+		{"IPv4 underlay, TCP, outer checksum", false, false, tcp, true},
+		{"IPv4 underlay, TCP, zero outer checksum", false, true, tcp, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bubble(t, netlab.Options{Network: underlay.NetworkOptions{VerifyChecksums: true}}, func(t *testing.T, lab *netlab.Lab) {
@@ -222,7 +227,7 @@ func TestVerifiedPayloadHandedOnPartial(t *testing.T) {
 					args, dst = "id 42 dstport 4789 local 2001:db8::1", vtep6a
 				}
 				l := h.MustAddLink(t, "vx0", args)
-				in.send(crafted{dst: dst, vx: vx42}, tc.frame)
+				in.send(crafted{dst: dst, vx: vx42, noCsum: tc.outerNoSum}, tc.frame)
 				got := recvAll(l)
 				if len(got) != 1 {
 					t.Fatalf("%d frames delivered", len(got))

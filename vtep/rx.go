@@ -21,6 +21,9 @@ type rxBatch struct {
 	fails  int // consecutive failed Reads
 	bufs   [][]byte
 	sizes  []int
+	// verified[i] is set when the Conn vouched for packet i's whole
+	// payload (VerifiedReader); all false for a plain Read.
+	verified []bool
 
 	groups []rxGroup // links seen in this batch, in first-seen order
 
@@ -76,7 +79,7 @@ type rxGroup struct {
 const rxOffset = tap.Headroom
 
 func newRXBatch(n, bufSize int) *rxBatch {
-	b := &rxBatch{bufs: make([][]byte, n), sizes: make([]int, n)}
+	b := &rxBatch{bufs: make([][]byte, n), sizes: make([]int, n), verified: make([]bool, n)}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, bufSize)
 	}
@@ -123,7 +126,14 @@ func (s *socket) routineReceive(w int) {
 // receiveBatch is one turn of the receive loop: one Read from conn and
 // the packets it returned. It reports whether the loop goes on.
 func (s *socket) receiveBatch(conn underlay.Conn, b *rxBatch) bool {
-	n, err := conn.Read(b.bufs, b.sizes, tap.Headroom)
+	var n int
+	var err error
+	if vr, ok := conn.(VerifiedReader); ok {
+		n, err = vr.ReadVerified(b.bufs, b.sizes, b.verified, tap.Headroom)
+	} else {
+		n, err = conn.Read(b.bufs, b.sizes, tap.Headroom)
+		clear(b.verified[:n])
+	}
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return false
@@ -154,7 +164,7 @@ func (s *socket) receive(b *rxBatch, n int) {
 	}
 	b.groups = b.groups[:0]
 	for i := range n {
-		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i])
+		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i], b.verified[i])
 	}
 	for i := range b.groups {
 		b.groups[i].link.deliver(&b.groups[i], b.worker)
@@ -166,8 +176,9 @@ func (s *socket) hostDrop(r DropReason) { s.host.stats.Drops[r].Add(1) }
 
 // receiveOne is vxlan_rcv for the outer packet buf[start:end]: the outer
 // IP and UDP headers are checked here, as the IP and UDP layers would,
-// then the VXLAN header and the link's receive path.
-func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
+// then the VXLAN header and the link's receive path. verified says the
+// Conn vouched for this packet's payload (see VerifiedReader).
+func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int, verified bool) {
 	pkt := buf[start:end]
 	var ipLen int
 	var outerTOS uint8
@@ -252,7 +263,7 @@ func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int) {
 	}
 	innerStart := start + ipLen + vxlanHdrLen
 	innerEnd := start + ipLen + ulen
-	l.receive(b, s, buf, start, innerStart, innerEnd, w0, w1, vni, vs, outerTOS)
+	l.receive(b, s, buf, start, innerStart, innerEnd, w0, w1, vni, vs, outerTOS, verified || s.payloadVerified)
 }
 
 // udpChecksumValid verifies a non-zero UDP checksum.
@@ -277,8 +288,9 @@ func (l *Link) drop(r DropReason, vs *VNIStats) {
 // inner Ethernet header, remote checksum offload, metadata, GBP, loop
 // check and learning, inner network header, ECN, link state.
 // buf[outer:innerStart] holds the outer headers, buf[innerStart:innerEnd]
-// the inner frame.
-func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, innerEnd int, w0, w1 uint32, vni header.VNI, vs *VNIStats, outerTOS uint8) {
+// the inner frame. verified says the outer UDP checksum, which covers the
+// inner frame, was non-zero and checked by the Conn.
+func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, innerEnd int, w0, w1 uint32, vni header.VNI, vs *VNIStats, outerTOS uint8, verified bool) {
 	st := l.state.Load()
 	if w0&st.rsvFlags != 0 || w1&st.rsvVNI != 0 {
 		// "If the header uses bits besides those enabled by the
@@ -413,7 +425,7 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 		if !raw && header.IsVLANEtherType(et) {
 			cnh, cet = networkOffset(frame)
 		}
-		partial = l.rxChecksum(frame, cnh, cet, &meta, s.payloadVerified)
+		partial = l.rxChecksum(frame, cnh, cet, &meta, verified)
 	}
 	// Deliver: rx_bytes counts what follows the Ethernet header
 	// (eth_type_trans pulled it), as dev_dstats_rx_add(skb->len) does.
