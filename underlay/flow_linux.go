@@ -62,6 +62,17 @@ func (fc *flowCache) closeAll() {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.closed = true
+	fc.closeSocks()
+}
+
+// release closes the open flow sockets (GSO is off: they are not needed).
+func (fc *flowCache) release() {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.closeSocks()
+}
+
+func (fc *flowCache) closeSocks() {
 	for k, fs := range fc.socks {
 		fs.f.Close()
 		delete(fc.socks, k)
@@ -210,8 +221,9 @@ func (s *sender) flowSetup(k flowKey) func(fd int) error {
 
 // sendFlow sends packets i..i+run-1 (one flow) as one UDP_SEGMENT send. It
 // returns the number sent; 0 with s.flowErr false means no flow socket could
-// be used and the caller sends them raw; with s.flowErr true they were
-// dropped (counted in TxErrors).
+// be used or the kernel refused to segment the run, nothing was sent, and
+// the caller sends them raw; with s.flowErr true they were dropped (counted
+// in TxErrors).
 func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 	s.flowErr = false
 	p := &s.pk[i]
@@ -262,8 +274,20 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 			// on this connected socket; the send did not happen.
 			continue
 		case s.ferr == sys.EIO:
-			// No checksum offload on the egress device: no UDP GSO.
+			// udp_send_skb cannot segment on this path (no checksum
+			// offload before Linux 6.11, an IPsec route): no UDP GSO
+			// from now on. The flow sockets will not be used again;
+			// close them so that they stop holding their ports. The
+			// caller sends the run raw.
 			s.c.gso.Store(false)
+			s.flows.release()
+			return 0, nil
+		case s.ferr == sys.EMSGSIZE || s.ferr == sys.EINVAL:
+			// The segment size is above the path MTU (udp_send_skb
+			// refuses the whole send; older kernels say EINVAL). The
+			// caller sends the run raw, which hands datagrams with DF
+			// clear to the UDP socket to be fragmented and drops those
+			// with DF set, one by one, as for any other too-big packet.
 			return 0, nil
 		}
 		s.c.stats.TxErrors.Add(uint64(run))
@@ -285,7 +309,7 @@ func (s *sender) dropFlow(p *txPkt) {
 // sendFlowFn runs under the poller: one sendmsg of s.fmsg.
 func (s *sender) sendFlowFn(fd uintptr) bool {
 	for {
-		n, err := sys.Sendmmsg(fd, s.fmsg[:], 0)
+		n, err := sendmmsg(fd, s.fmsg[:], 0)
 		switch err {
 		case nil:
 			s.fsent = n

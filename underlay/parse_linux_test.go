@@ -36,7 +36,7 @@ func plan(t *testing.T, c *LinuxConn, pkts []pkt) (counts, gsoSizes []int) {
 		}
 		idx[i] = i
 	}
-	m := s.buildUDP(bufs, headroom, idx, 0)
+	m := s.buildUDP(bufs, headroom, idx, 0, 0)
 	for k := range m {
 		counts = append(counts, s.count[k])
 		gsoSizes = append(gsoSizes, cmsgUDPSegment(s.ctrl[k*ctrlSize:k*ctrlSize+int(s.msgs[k].Hdr.Controllen)]))
@@ -174,7 +174,7 @@ func FuzzParseOuter(f *testing.F) {
 		}
 		// Planning a send over it must not panic either.
 		s.grow(1)
-		s.buildUDP([][]byte{b}, 0, []int{0}, 0)
+		s.buildUDP([][]byte{b}, 0, []int{0}, 0, 0)
 	})
 }
 

@@ -326,6 +326,10 @@ func (s *sender) flushRaw(m int, nfb *int) (int, error) {
 	return sent, nil
 }
 
+// sendmmsg is the system call the send paths use; tests replace it to play
+// kernels that refuse UDP_SEGMENT sends.
+var sendmmsg = sys.Sendmmsg
+
 // sendRawFn and sendUDPFn run under the poller: sendmmsg from message
 // s.sent to s.vlen, stopping at the first failing message (s.err).
 func (s *sender) sendRawFn(fd uintptr) bool { return s.sendFn(fd) }
@@ -333,7 +337,7 @@ func (s *sender) sendUDPFn(fd uintptr) bool { return s.sendFn(fd) }
 
 func (s *sender) sendFn(fd uintptr) bool {
 	for s.sent < s.vlen {
-		n, err := sys.Sendmmsg(fd, s.msgs[s.sent:s.vlen], 0)
+		n, err := sendmmsg(fd, s.msgs[s.sent:s.vlen], 0)
 		if n > 0 {
 			s.sent += n
 			continue
@@ -430,11 +434,14 @@ func b2i(b bool) int {
 	return 0
 }
 
-// sendRun sends packets with equal socket settings.
+// sendRun sends packets with equal socket settings. A UDP_SEGMENT send the
+// kernel refuses is sent again as plain datagrams, from the refused message
+// on; the messages before it were sent and are not repeated.
 func (s *sender) sendRun(bufs [][]byte, offset int, idx []int) (int, error) {
 	sent := 0
+	single := 0 // idx positions before this go out one datagram per message
 	for p := 0; p < len(idx); {
-		m := s.buildUDP(bufs, offset, idx, p)
+		m := s.buildUDP(bufs, offset, idx, p, single)
 		s.vlen, s.sent, s.err = m, 0, nil
 		if err := s.c.udpRC.Write(s.fnUDP); err != nil {
 			return sent, err
@@ -450,12 +457,24 @@ func (s *sender) sendRun(bufs [][]byte, offset int, idx []int) (int, error) {
 			continue
 		}
 		bad := s.sent
-		if s.err == sys.EIO && s.count[bad] > 1 {
-			// No checksum offload on the egress device: UDP GSO cannot
-			// work. Turn it off for good and resend from this message.
-			s.c.gso.Store(false)
-			p = s.first[bad]
-			continue
+		if s.count[bad] > 1 {
+			switch s.err {
+			case sys.EIO:
+				// udp_send_skb cannot segment on this path (no checksum
+				// offload before Linux 6.11, an IPsec route): turn UDP
+				// GSO off for good and resend from this message.
+				s.c.gso.Store(false)
+				p = s.first[bad]
+				continue
+			case sys.EMSGSIZE, sys.EINVAL:
+				// The segment size is above the path MTU (udp_send_skb:
+				// EMSGSIZE, on older kernels EINVAL): GSO cannot fragment,
+				// plain sends can (DF clear) or fail one by one (DF set).
+				// Resend this message's datagrams singly; GSO stays on.
+				p = s.first[bad]
+				single = p + s.count[bad]
+				continue
+			}
 		}
 		if isFatal(s.err) {
 			return sent, s.err
@@ -466,9 +485,9 @@ func (s *sender) sendRun(bufs [][]byte, offset int, idx []int) (int, error) {
 	return sent, nil
 }
 
-// buildUDP fills message headers for idx[p:], coalescing where allowed,
-// and returns the number of messages.
-func (s *sender) buildUDP(bufs [][]byte, offset int, idx []int, p int) int {
+// buildUDP fills message headers for idx[p:], coalescing where allowed
+// (not before position single), and returns the number of messages.
+func (s *sender) buildUDP(bufs [][]byte, offset int, idx []int, p, single int) int {
 	gso := s.c.gso.Load()
 	limit := 65535 - ipv4HeaderLen - udpHeaderLen
 	if s.c.family == 6 {
@@ -485,9 +504,11 @@ func (s *sender) buildUDP(bufs [][]byte, offset int, idx []int, p int) int {
 		sys.SetIovec(&s.iovs[iv], b[pk.hl:pk.hl+pk.plen])
 		iv++
 		total, seg := pk.plen, pk.plen
+		coalesce := gso && p >= single && !pk.zeroCsum && !pk.fallback && seg > 0
 		p++
-		// UDP GSO refuses sockets without checksums (udp_send_skb).
-		for gso && !pk.zeroCsum && seg > 0 && p < len(idx) && s.count[m] < gsoMaxSegments {
+		// UDP GSO refuses sockets without checksums (udp_send_skb), and a
+		// packet a raw send refused as too big is too big for a segment.
+		for coalesce && p < len(idx) && s.count[m] < gsoMaxSegments {
 			q := &s.pk[idx[p]]
 			if !pk.sameDest(q) || q.plen > seg || q.plen == 0 || total+q.plen > limit {
 				break

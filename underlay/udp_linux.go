@@ -344,7 +344,12 @@ func (c *LinuxConn) GRO() bool { return c.gro }
 
 // GSO reports whether UDP_SEGMENT sends are in use (from the bound socket
 // in SendUDP mode, from per-flow sockets in SendRaw mode). It turns off for
-// good when the kernel answers EIO (no checksum offload on the way out).
+// good when the kernel answers a UDP_SEGMENT send with EIO (udp_send_skb:
+// an egress device without checksum offload before Linux 6.11, an IPsec
+// route); the refused datagrams and all later ones then go out as plain
+// sends, none lost or sent twice. A send refused because its segment size
+// exceeds the path MTU is resent as plain datagrams, which IP fragments
+// (DF clear), and GSO stays on.
 func (c *LinuxConn) GSO() bool { return c.gso.Load() }
 
 // RXChecksumVerified reports that every packet Read returns had its UDP
