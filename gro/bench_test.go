@@ -37,6 +37,8 @@ func BenchmarkCoalesce(b *testing.B) {
 	}{
 		{"tcp4-1flow", benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 44, 1448), Config{}, false},
 		{"tcp4-1flow-verified", benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 44, 1448), Config{}, true},
+		{"tcp4-1flow-vectored", benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 44, 1448), Config{Vectored: true}, false},
+		{"tcp4-1flow-verified-vectored", benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 44, 1448), Config{Vectored: true}, true},
 		{"tcp6-1flow", benchBatch(gsotest.Frame{IPv6: true, TCPOptions: tsOpt}, 44, 1428), Config{}, false},
 		{"tcp4-4flows", interleaved(), Config{}, false},
 		{"udp4-1flow", benchBatch(gsotest.Frame{UDP: true}, 44, 1472), Config{UDP: true}, false},
@@ -65,12 +67,36 @@ func BenchmarkCoalesce(b *testing.B) {
 
 func TestCoalesceNoAllocs(t *testing.T) {
 	bufs := benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 128, 1448)
-	c := New(Config{})
-	if a := testing.AllocsPerRun(50, func() {
-		if _, err := c.Coalesce(bufs, testOffset, nil); err != nil {
+	for _, cfg := range []Config{{}, {Vectored: true}} {
+		c := New(cfg)
+		if a := testing.AllocsPerRun(50, func() {
+			if _, err := c.Coalesce(bufs, testOffset, nil); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("Coalesce (vectored %v) allocates %v times per batch", cfg.Vectored, a)
+		}
+	}
+}
+
+// TestVectoredArenaHoldsOnlyHeaders: with Config.Vectored the arena holds
+// the headers of each super-frame, not its payload, so the smallest arena
+// New allows still takes a whole batch of 64 KiB super-frames
+// (ReasonNoBuffer never fires where the contiguous engine would stop).
+func TestVectoredArenaHoldsOnlyHeaders(t *testing.T) {
+	bufs := benchBatch(gsotest.Frame{TCPOptions: tsOpt}, 128, 1448) // three super-frames
+	for _, vectored := range []bool{false, true} {
+		c := New(Config{ArenaSize: 1, Vectored: vectored})
+		out, err := c.Coalesce(bufs, testOffset, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}); a != 0 {
-		t.Errorf("Coalesce allocates %v times per batch", a)
+		st := c.Stats()
+		if nb := st.Flushes[ReasonNoBuffer]; (nb == 0) != vectored {
+			t.Errorf("vectored %v: %d flushes for want of arena (%d frames out)", vectored, nb, len(out.Frames))
+		}
+		if vectored && len(out.Frames) != 3 {
+			t.Errorf("vectored: %d frames out, want 3 super-frames", len(out.Frames))
+		}
 	}
 }

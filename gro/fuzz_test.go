@@ -49,6 +49,7 @@ func FuzzCoalesce(f *testing.F) {
 	f.Add(encodeBatch([][]byte{g.seg(10, withFlags(gsotest.ACK|gsotest.CWR)), g.seg(10), g.seg(10, badCsum), g.seg(10, withTTL(3))}), true, true, uint8(0))
 
 	c := [2]*Coalescer{New(Config{}), New(Config{UDP: true})}
+	vc := [2]*Coalescer{New(Config{Vectored: true}), New(Config{UDP: true, Vectored: true})}
 	f.Fuzz(func(t *testing.T, data []byte, udp, verified bool, ctxBits uint8) {
 		frames := decodeBatch(data)
 		bufs := bufsOf(frames)
@@ -58,14 +59,15 @@ func FuzzCoalesce(f *testing.F) {
 			orig[i] = bytes.Clone(bufs[i])
 			meta[i] = Meta{Context: uint32(ctxBits>>(i%8)) & 1, Verified: verified}
 		}
-		co := c[0]
+		co, cv := c[0], vc[0]
 		if udp {
-			co = c[1]
+			co, cv = c[1], vc[1]
 		}
 		out, err := co.Coalesce(bufs, testOffset, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkVectored(t, cv, bufs, meta, out)
 		n := len(out.Frames)
 		if len(out.Hdrs) != n || len(out.Index) != n || len(out.Segs) != n {
 			t.Fatalf("output slices differ in length")

@@ -81,8 +81,10 @@
 //
 // The output lists frames in the order of their first segment, so the
 // order within every flow is kept. Super-frames are built in an arena the
-// Coalescer owns; untouched frames are the caller's buffers. The package
-// does no I/O and allocates nothing per batch.
+// Coalescer owns, or, with Config.Vectored, only their headers are, and
+// their payload is listed as slices of the input frames for a gathering
+// write; untouched frames are the caller's buffers. The package does no
+// I/O and allocates nothing per batch.
 package gro
 
 import (
@@ -132,6 +134,12 @@ type Config struct {
 	// BatchSize is the batch length to preallocate for (default 128);
 	// larger batches work but allocate once when first seen.
 	BatchSize int
+	// Vectored builds super-frames without copying their payload: only
+	// the headers are copied into the arena (and rewritten there), and
+	// Output.Payloads lists the payload of every segment, as slices of the
+	// caller's buffers, to be written after them (writev). It saves a copy
+	// of every coalesced byte.
+	Vectored bool
 }
 
 // Meta is what the caller knows about one input frame.
@@ -152,11 +160,30 @@ type Meta struct {
 // an untouched frame, whose header is zero). The slices, and the frames
 // built in the arena, are owned by the Coalescer and valid until the next
 // call to Coalesce; an untouched frame is the caller's buffer itself.
+//
+// With Config.Vectored, a super-frame's Frames[j][offset:] holds only its
+// headers, and Payloads[j] the pieces of payload that follow them, in
+// order (slices of the input buffers); Payloads[j] is nil for every other
+// frame, and Payloads itself is nil without Vectored. [Output.AppendFrame]
+// puts a frame together.
 type Output struct {
-	Frames [][]byte
-	Hdrs   []header.VirtioNetHdrFields
-	Index  []int
-	Segs   []int
+	Frames   [][]byte
+	Hdrs     []header.VirtioNetHdrFields
+	Index    []int
+	Segs     []int
+	Payloads [][][]byte
+}
+
+// AppendFrame appends output frame j, from offset on and with its payload
+// pieces, to dst and returns the result.
+func (o Output) AppendFrame(dst []byte, j, offset int) []byte {
+	dst = append(dst, o.Frames[j][offset:]...)
+	if o.Payloads != nil {
+		for _, p := range o.Payloads[j] {
+			dst = append(dst, p...)
+		}
+	}
+	return dst
 }
 
 // Errors returned by Coalesce for arguments it cannot use.
@@ -256,6 +283,7 @@ type Coalescer struct {
 	in       [][]byte
 	offset   int
 	out      Output
+	parts    [][]byte // Vectored: backing of out.Payloads
 	stats    Stats
 }
 
@@ -286,6 +314,12 @@ func (c *Coalescer) grow(n int) {
 		Hdrs:   make([]header.VirtioNetHdrFields, 0, n),
 		Index:  make([]int, 0, n),
 		Segs:   make([]int, 0, n),
+	}
+	if c.cfg.Vectored {
+		// Every input frame is at most one payload piece: the appends
+		// in complete never outgrow this backing array.
+		c.out.Payloads = make([][][]byte, 0, n)
+		c.parts = make([][]byte, 0, n)
 	}
 }
 
@@ -320,6 +354,12 @@ func (c *Coalescer) Coalesce(bufs [][]byte, offset int, meta []Meta) (Output, er
 	c.out.Hdrs = c.out.Hdrs[:0]
 	c.out.Index = c.out.Index[:0]
 	c.out.Segs = c.out.Segs[:0]
+	if c.cfg.Vectored {
+		clear(c.out.Payloads)
+		c.out.Payloads = c.out.Payloads[:0]
+		clear(c.parts)
+		c.parts = c.parts[:0]
+	}
 	c.in, c.offset = bufs, offset
 	for i := range bufs {
 		var m Meta
@@ -613,6 +653,12 @@ func (c *Coalescer) tryMerge(s, i int, fr []byte, p *parsed, cs *int) (Reason, b
 	if f.count == 1 {
 		need += c.cfg.Headroom + len(head) + 8
 	}
+	if c.cfg.Vectored {
+		need = 0 // only the headers go into the arena
+		if f.count == 1 {
+			need = c.cfg.Headroom + int(f.hdrLen) + 8
+		}
+	}
 	if c.reserved+need > len(c.arena) {
 		return ReasonNoBuffer, false
 	}
@@ -729,6 +775,9 @@ func (c *Coalescer) emit(i int) {
 	c.out.Hdrs = append(c.out.Hdrs, header.VirtioNetHdrFields{})
 	c.out.Index = append(c.out.Index, i)
 	c.out.Segs = append(c.out.Segs, 1)
+	if c.cfg.Vectored {
+		c.out.Payloads = append(c.out.Payloads, nil)
+	}
 }
 
 // complete ends flow s. A flow of one segment stays the untouched frame
@@ -750,13 +799,28 @@ func (c *Coalescer) complete(s int, r Reason) {
 	l2, l4 := int(f.l2), int(f.l4)
 	size := l2 + f.ipLen
 	start := (c.used+7)&^7 + c.cfg.Headroom
-	dst := c.arena[start : start+size : start+size]
-	w := copy(dst, head)
-	for j := c.next[f.head]; j >= 0; j = c.next[j] {
-		seg := c.in[j][c.offset:]
-		w += copy(dst[w:], seg[c.pay[j]:])
+	var dst []byte
+	if c.cfg.Vectored {
+		// Headers into the arena, payload pieces referenced in place.
+		hl := int(f.hdrLen)
+		dst = c.arena[start : start+hl : start+hl]
+		copy(dst, head[:hl])
+		first := len(c.parts)
+		c.parts = append(c.parts, head[hl:])
+		for j := c.next[f.head]; j >= 0; j = c.next[j] {
+			seg := c.in[j][c.offset:]
+			c.parts = append(c.parts, seg[c.pay[j]:])
+		}
+		c.out.Payloads[f.out] = c.parts[first:len(c.parts):len(c.parts)]
+	} else {
+		dst = c.arena[start : start+size : start+size]
+		w := copy(dst, head)
+		for j := c.next[f.head]; j >= 0; j = c.next[j] {
+			seg := c.in[j][c.offset:]
+			w += copy(dst[w:], seg[c.pay[j]:])
+		}
 	}
-	c.used = start + size
+	c.used = start + len(dst)
 
 	ip := dst[l2:]
 	l4len := size - l4
@@ -795,7 +859,7 @@ func (c *Coalescer) complete(s int, r Reason) {
 			h.GSOType |= header.VirtioNetHdrGSOECN // tcp_gro_complete: SKB_GSO_TCP_ECN
 		}
 	}
-	c.out.Frames[f.out] = c.arena[start-c.offset : start+size : start+size]
+	c.out.Frames[f.out] = c.arena[start-c.offset : start+len(dst) : start+len(dst)]
 	c.out.Hdrs[f.out] = h
 	c.out.Segs[f.out] = int(f.count)
 }

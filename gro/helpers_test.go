@@ -155,3 +155,47 @@ func splitScratch() ([][]byte, []int) {
 	}
 	return scratchSegs, scratchSizes
 }
+
+// checkVectored runs vc (a Coalescer with Config.Vectored) over a copy of
+// the batch that produced want on a contiguous Coalescer, and checks that
+// it gives the same output: the same grouping and headers, and every frame,
+// put together from its headers and payload pieces, byte-identical to the
+// contiguous one. Its input buffers must come out unmodified.
+func checkVectored(t *testing.T, vc *Coalescer, bufs [][]byte, meta []Meta, want Output) {
+	t.Helper()
+	in := make([][]byte, len(bufs))
+	orig := make([][]byte, len(bufs))
+	for i, b := range bufs {
+		in[i] = bytes.Clone(b)
+		orig[i] = bytes.Clone(b)
+	}
+	got, err := vc.Coalesce(in, testOffset, meta)
+	if err != nil {
+		t.Fatalf("vectored: %v", err)
+	}
+	if fmt.Sprint(got.Index, got.Segs, got.Hdrs) != fmt.Sprint(want.Index, want.Segs, want.Hdrs) {
+		t.Fatalf("vectored output %v %v %v\nwant %v %v %v", got.Index, got.Segs, got.Hdrs, want.Index, want.Segs, want.Hdrs)
+	}
+	if len(got.Payloads) != len(got.Frames) {
+		t.Fatalf("vectored: %d payload lists for %d frames", len(got.Payloads), len(got.Frames))
+	}
+	for j := range got.Frames {
+		if got.Segs[j] == 1 {
+			if got.Payloads[j] != nil || &got.Frames[j][0] != &in[got.Index[j]][0] {
+				t.Errorf("vectored output %d: untouched frame is not input %d", j, got.Index[j])
+			}
+			continue
+		}
+		if len(got.Payloads[j]) != got.Segs[j] {
+			t.Errorf("vectored output %d: %d payload pieces for %d segments", j, len(got.Payloads[j]), got.Segs[j])
+		}
+		if a, b := got.AppendFrame(nil, j, testOffset), want.Frames[j][testOffset:]; !bytes.Equal(a, b) {
+			t.Errorf("vectored output %d differs:\n got %x\nwant %x", j, a, b)
+		}
+	}
+	for i := range in {
+		if !bytes.Equal(in[i], orig[i]) {
+			t.Fatalf("vectored: input %d modified", i)
+		}
+	}
+}

@@ -342,6 +342,7 @@ func TestCoalesceMatchesModel(t *testing.T) {
 		iters = 300
 	}
 	cs := [2]*Coalescer{New(Config{}), New(Config{UDP: true})}
+	vs := [2]*Coalescer{New(Config{Vectored: true}), New(Config{UDP: true, Vectored: true})}
 	for it := range iters {
 		udpOn := it%2 == 1
 		frames, meta := randomBatch(r, udpOn)
@@ -363,6 +364,7 @@ func TestCoalesceMatchesModel(t *testing.T) {
 			t.Fatalf("iteration %d (udp=%v): engine %v\nmodel %v", it, udpOn, got, wantShape)
 		}
 		checkOutput(t, bufs, out, want, true, true)
+		checkVectored(t, vs[it%2], bufs, meta, out)
 		if t.Failed() {
 			t.Fatalf("iteration %d", it)
 		}

@@ -290,6 +290,11 @@ type writer struct {
 	err    error
 	iov    [2]sys.Iovec
 	hdrBuf [vnetHdrLen]byte
+	// pays are the payload pieces of each GRO super-frame (gro's
+	// vectored output: bufs[i] holds only its headers), written after
+	// them with one writev through viov.
+	pays [][][]byte
+	viov []sys.Iovec
 }
 
 func (w *writer) init(q *Queue) {
@@ -300,8 +305,13 @@ func (w *writer) init(q *Queue) {
 			UDP:       q.t.offloads&(OffloadUSO4|OffloadUSO6) == OffloadUSO4|OffloadUSO6,
 			Headroom:  Headroom,
 			BatchSize: q.batch,
+			// Super-frames go out with writev: headers, then the
+			// segments' payloads where they lie, copied once, by the
+			// kernel.
+			Vectored: true,
 		})
 		w.gmeta = make([]gro.Meta, q.batch)
+		w.viov = make([]sys.Iovec, 0, gro.MaxSegments+2)
 	}
 }
 
@@ -350,7 +360,7 @@ func (q *Queue) WriteMeta(bufs [][]byte, metas []Meta, offset int) (int, error) 
 			}
 		}
 		if out, err := w.gro.Coalesce(bufs, offset, gm); err == nil {
-			w.bufs, w.hdrs, w.index, w.segs = out.Frames, out.Hdrs, out.Index, out.Segs
+			w.bufs, w.hdrs, w.index, w.segs, w.pays = out.Frames, out.Hdrs, out.Index, out.Segs, out.Payloads
 			for _, s := range out.Segs {
 				if s > 1 {
 					q.stats.WriteSuperFrames.Add(1)
@@ -365,7 +375,7 @@ func (q *Queue) WriteMeta(bufs [][]byte, metas []Meta, offset int) (int, error) 
 	if err == nil {
 		err = w.err
 	}
-	w.bufs, w.hdrs, w.index, w.segs, w.metas = nil, nil, nil, nil, nil
+	w.bufs, w.hdrs, w.index, w.segs, w.metas, w.pays = nil, nil, nil, nil, nil, nil
 	q.stats.WriteFrames.Add(uint64(n))
 	if err != nil {
 		return n, q.ioErr("write", err)
@@ -407,6 +417,29 @@ func (w *writer) header(i int, frame []byte) (h header.VirtioNetHdrFields, ok bo
 	return h, true
 }
 
+// writeVectored writes a GRO super-frame whose headers are buf[w.offset:]
+// and whose payload is w.pays[w.i], with one writev.
+func (w *writer) writeVectored(fd uintptr, buf []byte, h *header.VirtioNetHdrFields) error {
+	v := w.viov[:1]
+	if w.offset >= vnetHdrLen {
+		b := buf[w.offset-vnetHdrLen:]
+		header.VirtioNetHdr(b[:vnetHdrLen]).Encode(h)
+		sys.SetIovec(&v[0], b)
+	} else {
+		header.VirtioNetHdr(w.hdrBuf[:]).Encode(h)
+		sys.SetIovec(&v[0], w.hdrBuf[:])
+		v = append(v, sys.Iovec{})
+		sys.SetIovec(&v[1], buf[w.offset:])
+	}
+	for _, p := range w.pays[w.i] {
+		v = append(v, sys.Iovec{})
+		sys.SetIovec(&v[len(v)-1], p)
+	}
+	_, err := sys.Writev(fd, v)
+	clear(v) // drop the pointers into the caller's buffers
+	return err
+}
+
 func (w *writer) writeFn(fd uintptr) bool {
 	for w.i < len(w.bufs) {
 		buf := w.bufs[w.i]
@@ -419,6 +452,8 @@ func (w *writer) writeFn(fd uintptr) bool {
 		switch {
 		case !ok:
 			err = sys.EINVAL
+		case w.pays != nil && w.pays[w.i] != nil:
+			err = w.writeVectored(fd, buf, &h)
 		case !w.q.vnet:
 			_, err = sys.Write(fd, buf[w.offset:])
 		case w.offset >= vnetHdrLen:
