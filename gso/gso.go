@@ -331,6 +331,13 @@ func split(out [][]byte, sizes []int, offset int, in []byte, l *Layout, flags Fl
 		seq0 = binary.BigEndian.Uint32(in[l4+tcpSeqOffset:])
 	}
 	id0 := binary.BigEndian.Uint16(in[l2+ipv4IDOffset:])
+	// The IPv4 header checksum of segment i differs from the first one's
+	// only in the total length and ID: sum the rest once.
+	var ipBase uint64
+	if !l.IPv6 {
+		ipBase = uint64(checksum.Sum(in[l2:l4], 0)) + uint64(^binary.BigEndian.Uint16(in[l2+ipv4LenOffset:])) +
+			uint64(^id0) + uint64(^binary.BigEndian.Uint16(in[l2+ipv4CsumOffset:]))
+	}
 	csumAt := l4 + l.CsumOffset
 	data := hdrLen
 	last := l.Segments - 1
@@ -347,10 +354,10 @@ func split(out [][]byte, sizes []int, offset int, in []byte, l *Layout, flags Fl
 		if l.IPv6 {
 			binary.BigEndian.PutUint16(o[l2+ipv6LenOffset:], uint16(size-l2-header.IPv6FixedSize))
 		} else {
+			id := id0 + uint16(i)
 			binary.BigEndian.PutUint16(o[l2+ipv4LenOffset:], uint16(size-l2))
-			binary.BigEndian.PutUint16(o[l2+ipv4IDOffset:], id0+uint16(i))
-			o[l2+ipv4CsumOffset], o[l2+ipv4CsumOffset+1] = 0, 0
-			binary.BigEndian.PutUint16(o[l2+ipv4CsumOffset:], checksum.Checksum(o[l2:l4], 0))
+			binary.BigEndian.PutUint16(o[l2+ipv4IDOffset:], id)
+			binary.BigEndian.PutUint16(o[l2+ipv4CsumOffset:], ^checksum.Fold(ipBase+uint64(size-l2)+uint64(id)))
 		}
 		l4len := size - l4
 		if tcp {
