@@ -40,10 +40,12 @@ func ECNEncapsulate(outer, inner uint8) uint8 {
 }
 
 // ECNDecapsulate applies the RFC 6040 §4.2 decapsulation table as the
-// kernel's __INET_ECN_decapsulate (include/net/inet_ecn.h) does and returns
-// the inner TOS/Traffic Class to deliver. The kernel only ever raises the
-// inner codepoint to CE (when the outer one is CE and the inner is ECN
-// capable); unlike the RFC table it does not copy an outer ECT(1).
+// kernel's INET_ECN_decapsulate (include/net/inet_ecn.h) does and returns
+// the inner TOS/Traffic Class to deliver: __INET_ECN_decapsulate's verdict
+// (drop a Not-ECT inner packet under a CE outer header, log one under an
+// ECT outer header), then, for an ECN-capable inner packet, CE from a CE
+// outer header (INET_ECN_set_ce) or ECT(1) from an ECT(1) outer header
+// over an ECT(0) inner one (INET_ECN_set_ect1). Only the ECN bits change.
 func ECNDecapsulate(outer, inner uint8) (newInner uint8, res ECNDecapResult) {
 	if inner&ECNMask == ECNNotECT {
 		switch outer & ECNMask {
@@ -55,8 +57,13 @@ func ECNDecapsulate(outer, inner uint8) (newInner uint8, res ECNDecapResult) {
 			return inner, ECNDecapLog
 		}
 	}
-	if outer&ECNMask == ECNCE {
+	switch outer & ECNMask {
+	case ECNCE:
 		inner |= ECNCE
+	case ECNECT1:
+		if inner&ECNMask == ECNECT0 {
+			inner ^= ECNMask // ECT(0) → ECT(1)
+		}
 	}
 	return inner, ECNDecapOK
 }

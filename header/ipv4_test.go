@@ -199,7 +199,8 @@ func TestECNEncapsulateMatchesKernel(t *testing.T) {
 }
 
 // TestECNDecapsulateRFC6040Table checks every cell of the RFC 6040 §4.2
-// table as the kernel's __INET_ECN_decapsulate implements it.
+// table as the kernel's INET_ECN_decapsulate implements it (with the ECT(1)
+// copy of INET_ECN_set_ect1).
 func TestECNDecapsulateRFC6040Table(t *testing.T) {
 	const (
 		N  = header.ECNNotECT
@@ -215,7 +216,7 @@ func TestECNDecapsulateRFC6040Table(t *testing.T) {
 	// rows: arriving inner; columns: arriving outer Not-ECT, ECT(0), ECT(1), CE.
 	table := map[uint8][4]res{
 		N:  {ok(N), {N, header.ECNDecapLog}, {N, header.ECNDecapLog}, {N, header.ECNDecapDrop}},
-		E0: {ok(E0), ok(E0), ok(E0), ok(CE)}, // kernel: no ECT(1) copy
+		E0: {ok(E0), ok(E0), ok(E1), ok(CE)},
 		E1: {ok(E1), ok(E1), ok(E1), ok(CE)},
 		CE: {ok(CE), ok(CE), ok(CE), ok(CE)},
 	}

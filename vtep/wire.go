@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/vtepd/vtep/checksum"
+	"github.com/vtepd/vtep/gso"
 	"github.com/vtepd/vtep/header"
 )
 
@@ -131,14 +132,14 @@ func ecnDecapsulate(outerTOS uint8, nh []byte, et uint16) bool {
 	default:
 		return true
 	}
-	outer := outerTOS & header.ECNMask
-	if inner&header.ECNMask == header.ECNNotECT {
-		return outer != header.ECNCE
-	}
+	got, res := header.ECNDecapsulate(outerTOS, inner)
 	switch {
-	case outer == header.ECNCE:
+	case res == header.ECNDecapDrop:
+		return false
+	case got&header.ECNMask == inner&header.ECNMask:
+	case got&header.ECNMask == header.ECNCE:
 		setCE(nh, et)
-	case outer == header.ECNECT1:
+	default:
 		setECT1(nh, et)
 	}
 	return true
@@ -182,20 +183,10 @@ func setECT1(nh []byte, et uint16) {
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL frame as skb_checksum_help
-// does: the one's complement sum of frame[start:] (whose checksum field
-// holds the pseudo-header sum) is folded, complemented and stored at
-// start+off, with 0 sent as 0xFFFF. It returns false if the offsets lie
-// outside the frame.
+// does (gso.CompleteChecksum). It returns false if the offsets lie outside
+// the frame, which the kernel never hands over.
 func completeChecksum(frame []byte, start, off int) bool {
-	if start > len(frame) || start+off+2 > len(frame) {
-		return false
-	}
-	c := ^checksum.Sum(frame[start:], 0)
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(frame[start+off:], c)
-	return true
+	return gso.CompleteChecksum(frame, start, off) == nil
 }
 
 // ipv4HeaderChecksum computes the checksum of a 20-byte IPv4 header whose
