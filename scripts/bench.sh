@@ -14,8 +14,10 @@
 #   tcp4   iperf3 TCP, 4 streams                       (Gbit/s received)
 #   udp64  iperf3 UDP, 64-byte datagrams, -b UDP_BITRATE (packets/s received)
 #   ping   PINGS echo requests every PING_INTERVAL s   (average RTT)
-# and scripts/benchreport prints the medians and the ratio of each path to
-# the kernel's vxlan, writing JSON and a Markdown table.
+# plus, for the TCP runs, the CPU time the whole machine spent per GB
+# carried (/proc/stat around the run), and scripts/benchreport prints the
+# medians and the ratio of each path to the kernel's vxlan, writing JSON
+# and a Markdown table.
 #
 # A scenario that fails to set up is recorded (with its log) and the run goes
 # on; so does a single failed measurement.
@@ -166,9 +168,16 @@ ping_once() { ip netns exec "$NS_A" ping -q -n -c 1 -W 1 "$TARGET"; }
 iperf() {
 	local name=$1 rc=0
 	shift
+	# The machine's CPU time around the run (all processes and softirqs):
+	# benchreport turns it into CPU seconds per GB carried.
+	{
+		echo "clk_tck=$(getconf CLK_TCK)"
+		echo "before=$(head -n 1 /proc/stat)"
+	} >"$REP_DIR/$name.cpu"
 	ip netns exec "$NS_A" timeout $((DURATION + 30)) \
 		iperf3 -c "$TARGET" -p "$IPERF_PORT" -t "$DURATION" -J --connect-timeout 5000 "$@" \
 		>"$REP_DIR/$name.json" 2>"$REP_DIR/$name.stderr" || rc=$?
+	echo "after=$(head -n 1 /proc/stat)" >>"$REP_DIR/$name.cpu"
 	if ((rc != 0)); then
 		{
 			echo "iperf3 $* exited with status $rc$( ((rc == 124)) && echo ' (timed out)')"

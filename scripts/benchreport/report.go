@@ -27,6 +27,10 @@ type metricDef struct {
 	Optional bool
 	// Value extracts the metric from the raw file.
 	Value func([]byte) (float64, error)
+	// FromDir, when set instead of Value, computes the metric from the
+	// repetition directory (File is then the file whose absence means the
+	// metric was not measured).
+	FromDir func(dir string) (float64, error)
 }
 
 var metrics = []metricDef{
@@ -42,9 +46,73 @@ var metrics = []metricDef{
 		Scale: 1, Digits: 0, Value: pingValue(func(r nstest.PingResult) float64 { return float64(r.RTTAvg.Nanoseconds()) / 1e3 })},
 	{Key: "ping_loss_pct", File: "ping.txt", Unit: "%", Better: "lower",
 		Value: pingValue(func(r nstest.PingResult) float64 { return r.Loss })},
+	// CPU time the whole machine spent (all processes: iperf3, vtepd,
+	// softirqs) per GB the TCP run carried: what a byte costs on each path.
+	{Key: "tcp1_cpu_s_per_gb", File: "tcp1.cpu", Title: "CPU per GB, TCP 1 stream (s)", Unit: "CPU s/GB", Better: "lower",
+		Scale: 1, Digits: 3, Optional: true, FromDir: cpuPerGB("tcp1")},
+	{Key: "tcp4_cpu_s_per_gb", File: "tcp4.cpu", Unit: "CPU s/GB", Better: "lower", Optional: true, FromDir: cpuPerGB("tcp4")},
 	// The machine's 1-minute load average when the run started: a busy
 	// machine explains outliers.
 	{Key: "loadavg_1min", File: "loadavg", Unit: "", Better: "lower", Optional: true, Value: loadValue},
+}
+
+// cpuPerGB returns the CPU seconds per GB (10^9 bytes received) of iperf3
+// run name: name.cpu holds the machine's /proc/stat "cpu" line before and
+// after the run (keys before= and after=) and clk_tck=; busy time is all
+// but idle, iowait and steal.
+func cpuPerGB(name string) func(dir string) (float64, error) {
+	return func(dir string) (float64, error) {
+		kv := map[string]string{}
+		if err := readKV(filepath.Join(dir, name+".cpu"), kv); err != nil {
+			return 0, err
+		}
+		busy := func(line string) (float64, error) {
+			f := strings.Fields(line)
+			if len(f) < 9 || f[0] != "cpu" {
+				return 0, fmt.Errorf("%s.cpu: not a /proc/stat cpu line: %q", name, line)
+			}
+			var sum float64
+			for i, x := range f[1:] {
+				v, err := strconv.ParseFloat(x, 64)
+				if err != nil {
+					return 0, fmt.Errorf("%s.cpu: %w", name, err)
+				}
+				switch i {
+				case 3, 4, 7: // idle, iowait, steal
+				default:
+					if i < 8 { // guest time is already in user
+						sum += v
+					}
+				}
+			}
+			return sum, nil
+		}
+		b0, err := busy(kv["before"])
+		if err != nil {
+			return 0, err
+		}
+		b1, err := busy(kv["after"])
+		if err != nil {
+			return 0, err
+		}
+		hz, err := strconv.ParseFloat(kv["clk_tck"], 64)
+		if err != nil || hz <= 0 {
+			return 0, fmt.Errorf("%s.cpu: bad clk_tck %q", name, kv["clk_tck"])
+		}
+		j, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if err != nil {
+			return 0, fmt.Errorf("%s.json missing", name)
+		}
+		r, err := nstest.ParseIperf3(j)
+		if err != nil {
+			return 0, err
+		}
+		gb := float64(r.Received.Bytes) / 1e9
+		if gb <= 0 {
+			return 0, fmt.Errorf("%s: nothing received", name)
+		}
+		return (b1 - b0) / hz / gb, nil
+	}
 }
 
 func loadValue(b []byte) (float64, error) {
@@ -218,6 +286,9 @@ func status(sc *Scenario) string {
 
 func readMetric(dir string, def metricDef) (float64, error) {
 	b, err := os.ReadFile(filepath.Join(dir, def.File))
+	if err == nil && def.FromDir != nil {
+		return def.FromDir(dir)
+	}
 	if err != nil {
 		base := strings.TrimSuffix(def.File, filepath.Ext(def.File))
 		if e, err2 := os.ReadFile(filepath.Join(dir, base+".err")); err2 == nil {
@@ -362,6 +433,9 @@ func (r *Report) Markdown() string {
 				} else {
 					sb.WriteString(" – |")
 				}
+				continue
+			case met.Median == nil && def.Optional && len(met.Errors) == 0:
+				sb.WriteString(" – |") // not measured
 				continue
 			case met.Median == nil:
 				fmt.Fprintf(&sb, " failed %s |", note(sc.Label+", "+def.Title+": "+strings.Join(met.Errors, "; ")))

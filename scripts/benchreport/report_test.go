@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -162,5 +163,28 @@ func TestSummary(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("Summary(%s) = %q, %v; want %q", path, got, err, want)
 		}
+	}
+}
+
+// TestCPUPerGB: CPU seconds per GB come from the /proc/stat lines around
+// the run (busy = all but idle, iowait and steal) and the bytes iperf3
+// received; a path without the file shows "–", not a failure.
+func TestCPUPerGB(t *testing.T) {
+	rep := loadTestReport(t)
+	kernel, nooff := rep.Scenarios[1], rep.Scenarios[3]
+	// busy ticks: (1100-1000) + (430-400) + (120-100) = 150 at 100 Hz.
+	want := 1.5 / (2479160968 / 1e9)
+	if m := kernel.Metrics["tcp1_cpu_s_per_gb"]; m.Median == nil || !near(*m.Median, want) {
+		t.Errorf("kernel tcp1 CPU per GB = %+v, want %v", m, want)
+	}
+	if kernel.Status != "ok" {
+		t.Errorf("kernel status = %q: an optional metric measured in one run only must not make it partial", kernel.Status)
+	}
+	if m := nooff.Metrics["tcp1_cpu_s_per_gb"]; m.Median != nil || len(m.Errors) != 0 {
+		t.Errorf("vtep-nooffload tcp1 CPU per GB = %+v, want not measured", m)
+	}
+	md := rep.Markdown()
+	if !strings.Contains(md, "CPU per GB, TCP 1 stream (s)") || !strings.Contains(md, fmt.Sprintf(" %.3f |", want)) {
+		t.Errorf("Markdown lacks the CPU column or the kernel's value %.3f:\n%s", want, md)
 	}
 }
