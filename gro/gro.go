@@ -128,8 +128,9 @@ type Config struct {
 	// built with this much room in front (default 128, tap.Headroom).
 	Headroom int
 	// ArenaSize is the size of the buffer super-frames are built in per
-	// batch (default 1 MiB; at least one 64 KiB frame plus headroom). When
-	// it is full, flows stop growing (ReasonNoBuffer).
+	// batch (default 1 MiB, or with Vectored the minimum; at least one
+	// 64 KiB frame plus headroom). When it is full, flows stop growing
+	// (ReasonNoBuffer).
 	ArenaSize int
 	// BatchSize is the batch length to preallocate for (default 128);
 	// larger batches work but allocate once when first seen.
@@ -294,6 +295,12 @@ func New(cfg Config) *Coalescer {
 	}
 	if cfg.ArenaSize <= 0 {
 		cfg.ArenaSize = DefaultArenaSize
+		if cfg.Vectored {
+			// Only headers go into the arena: the minimum below
+			// (one whole frame) holds those of hundreds of
+			// super-frames.
+			cfg.ArenaSize = 1
+		}
 	}
 	if min := cfg.Headroom + maxL2Len + MaxIPLen + 8; cfg.ArenaSize < min {
 		cfg.ArenaSize = min

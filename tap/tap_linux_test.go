@@ -363,11 +363,14 @@ func TestMultiQueue(t *testing.T) {
 // through check, called at the end of the test.
 func tapPair(t testing.TB, mode OffloadMode, batch int, useMeta ...bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
 	t.Helper()
-	return tapPairSize(t, mode, batch, 1600, len(useMeta) > 0 && useMeta[0])
+	return tapPairSize(t, mode, batch, 1600, len(useMeta) > 0 && useMeta[0], false)
 }
 
-// tapPairSize is tapPair with buffers of Headroom+size bytes.
-func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
+// tapPairSize is tapPair with buffers of Headroom+size bytes. With
+// noHeadroom the bridge writes frames at offset 0, so that the writer
+// cannot put the virtio_net_hdr in front of them and writes it from its own
+// buffer (writev).
+func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta, noHeadroom bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
 	t.Helper()
 	nstest.SkipUnlessRoot(t)
 	nsA, nsB = nstest.NewNS(t, "tapa"), nstest.NewNS(t, "tapb")
@@ -412,10 +415,17 @@ func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta bool) 
 				}
 				out[i] = bufs[i][:Headroom+sizes[i]]
 			}
+			off := Headroom
+			if noHeadroom {
+				off = 0
+				for i := range n {
+					out[i] = out[i][Headroom:]
+				}
+			}
 			if metas != nil {
-				to.WriteMeta(out[:n], metas[:n], Headroom)
+				to.WriteMeta(out[:n], metas[:n], off)
 			} else {
-				to.Write(out[:n], Headroom)
+				to.Write(out[:n], off)
 			}
 		}
 	}
@@ -464,25 +474,30 @@ func TestTCPThroughTAPPair(t *testing.T) {
 		batch int
 		meta  bool
 		size  int // buffer size after Headroom; 0: 1600
+		// noHeadroom: frames are written at offset 0 (the virtio header
+		// and GRO super-frame headers go out from the writer's buffers).
+		noHeadroom bool
 	}{
-		{"offload/ipv4", OffloadAuto, false, 64, false, 0},
-		{"offload/ipv6", OffloadAuto, true, 64, false, 0},
-		{"offload/ipv4/batch3", OffloadAuto, false, 3, false, 0},
-		{"offload/ipv4/meta", OffloadAuto, false, 64, true, 0},
-		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true, 0},
+		{"offload/ipv4", OffloadAuto, false, 64, false, 0, false},
+		{"offload/ipv6", OffloadAuto, true, 64, false, 0, false},
+		{"offload/ipv4/batch3", OffloadAuto, false, 3, false, 0, false},
+		{"offload/ipv4/meta", OffloadAuto, false, 64, true, 0, false},
+		{"offload/ipv4/meta/no-headroom", OffloadAuto, false, 64, true, 0, true},
+		{"offload/ipv6/no-headroom", OffloadAuto, true, 64, false, 0, true},
+		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true, 0, false},
 		// The datapath's buffers hold a whole 64 KiB packet: a super-frame
 		// then lands partly in the caller's buffer, partly in scratch.
-		{"offload/ipv4/meta/64k-buffers", OffloadAuto, false, 64, true, 65535},
-		{"offload/ipv6/64k-buffers/batch3", OffloadAuto, true, 3, false, 65535},
-		{"plain/ipv4", OffloadOff, false, 64, false, 0},
-		{"plain/ipv6", OffloadOff, true, 64, false, 0},
+		{"offload/ipv4/meta/64k-buffers", OffloadAuto, false, 64, true, 65535, false},
+		{"offload/ipv6/64k-buffers/batch3", OffloadAuto, true, 3, false, 65535, false},
+		{"plain/ipv4", OffloadOff, false, 64, false, 0, false},
+		{"plain/ipv6", OffloadOff, true, 64, false, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bufSize := tc.size
 			if bufSize == 0 {
 				bufSize = 1600
 			}
-			nsA, nsB, a, b, check := tapPairSize(t, tc.mode, tc.batch, bufSize, tc.meta)
+			nsA, nsB, a, b, check := tapPairSize(t, tc.mode, tc.batch, bufSize, tc.meta, tc.noHeadroom)
 			addr, network := "10.2.0.2:5001", "tcp4"
 			if tc.v6 {
 				addr, network = "[fd02::2]:5001", "tcp6"

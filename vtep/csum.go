@@ -28,8 +28,12 @@ import (
 // or per packet ([VerifiedReader]). A complete inner checksum is then
 // turned back into a partial one for a port that carries metadata, so that
 // the TAP's GRO merges the frame without checking its checksum again and
-// the host stack trusts it, as the kernel trusts a frame whose outer
-// checksum it verified.
+// the host stack trusts it. The kernel does a little more: it turns the
+// verified outer checksum into CHECKSUM_COMPLETE and still checks the
+// inner one against it, cheaply. The difference shows only for a peer that
+// encapsulates a frame whose inner checksum was already wrong before the
+// outer one was computed: the kernel drops it, we deliver it (README,
+// "Differences from the kernel").
 
 // PayloadVerifier is an optional interface of underlay.Conn: a Conn whose
 // RXPayloadVerified returns true delivers only packets that carried a
