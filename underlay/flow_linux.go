@@ -56,6 +56,36 @@ type flowCache struct {
 	closed bool
 	socks  map[flowKey]*flowSock
 	failed map[flowKey]uint64
+	// tooBig remembers, per flow, a segment size the kernel refused to
+	// send with UDP_SEGMENT (above the path MTU), and the batch it did:
+	// runs of that size or larger go out plainly, without trying GSO
+	// first, for flowRetryBatches batches. Used under the Conn's write
+	// lock only.
+	tooBig map[flowKey]tooBigRun
+}
+
+type tooBigRun struct {
+	size  int
+	batch uint64
+}
+
+// refusedBefore reports whether a GSO run of p's flow and size was refused
+// as too big in the last flowRetryBatches batches.
+func (s *sender) refusedBefore(p *txPkt) bool {
+	fc := &s.flows
+	if len(fc.tooBig) == 0 {
+		return false
+	}
+	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	r, ok := fc.tooBig[k]
+	if !ok {
+		return false
+	}
+	if s.batchNo-r.batch >= flowRetryBatches {
+		delete(fc.tooBig, k)
+		return false
+	}
+	return p.plen >= r.size
 }
 
 func (fc *flowCache) closeAll() {
@@ -86,7 +116,7 @@ func (s *sender) flowRun(i int) int {
 		return 0
 	}
 	p := &s.pk[i]
-	if p.zeroCsum || p.plen == 0 || p.flow != 0 || isMulticast(s.c.family, &p.dst) {
+	if p.zeroCsum || p.plen == 0 || p.flow != 0 || isMulticast(s.c.family, &p.dst) || s.refusedBefore(p) {
 		return 0
 	}
 	limit := 65535 - ipv4HeaderLen - udpHeaderLen
@@ -288,6 +318,11 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 			// caller sends the run raw, which hands datagrams with DF
 			// clear to the UDP socket to be fragmented and drops those
 			// with DF set, one by one, as for any other too-big packet.
+			// Runs of this size are not tried with GSO again for a while.
+			if s.flows.tooBig == nil || len(s.flows.tooBig) > 4*maxFlowSockets {
+				s.flows.tooBig = map[flowKey]tooBigRun{}
+			}
+			s.flows.tooBig[flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}] = tooBigRun{p.plen, s.batchNo}
 			return 0, nil
 		}
 		s.c.stats.TxErrors.Add(uint64(run))
