@@ -112,16 +112,10 @@ func (t *Table) learnLocked(k Key, src netip.Addr, ifindex int) LearnResult {
 		if r != LearnMigrated {
 			return r
 		}
-		rs := e.Remotes()
-		prev, nr := rs[0], rs[0]
+		prev := e.Remotes()[0]
+		nr := prev
 		nr.IP = src
-		if len(rs) == 1 {
-			e.setRemote(nr)
-		} else {
-			n := append([]Remote(nil), rs...)
-			n[0] = nr
-			e.setRemotes(n)
-		}
+		e.replaceFirst(nr)
 		e.updated.Store(now)
 		t.emitLocked(e, EventMigrated, nr, prev, now)
 		return LearnMigrated

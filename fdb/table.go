@@ -481,13 +481,7 @@ func (t *Table) updateExistingLocked(name string, op Op, e *Entry, p *parsed, s 
 		rs := e.Remotes()
 		if indexRemote(rs, nr) < 0 && len(rs) > 0 {
 			prev = rs[0]
-			if len(rs) == 1 {
-				e.setRemote(nr)
-			} else {
-				n := append([]Remote(nil), rs...)
-				n[0] = nr
-				e.setRemotes(n)
-			}
+			e.replaceFirst(nr)
 			rd, haveRd, notify = nr, true, true
 		}
 	}

@@ -223,6 +223,20 @@ func (e *Entry) setRemotes(rs []Remote) {
 	e.first.Store(remoteTag(rs[0].IP, rs[0].Ifindex))
 }
 
+// replaceFirst publishes the entry's remote list with its first remote
+// replaced by r (vxlan_fdb_replace, and migration on learning). The list
+// must not be empty.
+func (e *Entry) replaceFirst(r Remote) {
+	rs := e.Remotes()
+	if len(rs) == 1 {
+		e.setRemote(r)
+		return
+	}
+	n := append([]Remote(nil), rs...)
+	n[0] = r
+	e.setRemotes(n)
+}
+
 // setRemote publishes a list of one remote (one allocation).
 func (e *Entry) setRemote(r Remote) {
 	s := &remoteSet{one: [1]Remote{r}}
