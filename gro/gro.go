@@ -479,7 +479,8 @@ func (c *Coalescer) parse(fr []byte, ctx uint32, p *parsed) {
 			return
 		}
 		var ok bool
-		p.key.proto, l4, ok = ipv6Transport(fr, l2)
+		p.key.proto, l4, ok = header.IPv6(ip).SkipOptionHeaders()
+		l4 += l2
 		if !ok || len(fr) < l4+4 ||
 			(p.key.proto != header.TCPProtocolNumber && p.key.proto != header.UDPProtocolNumber) {
 			return
@@ -521,30 +522,6 @@ func (c *Coalescer) parse(fr []byte, ctx uint32, p *parsed) {
 	}
 	p.payload = len(fr) - p.hdrLen
 	p.ok = true
-}
-
-// ipv6Transport skips the extension headers GRO accepts (hop-by-hop,
-// routing, destination options) and returns the upper-layer protocol and
-// its offset in fr.
-func ipv6Transport(fr []byte, l3 int) (proto uint8, off int, ok bool) {
-	proto = fr[l3+6]
-	off = l3 + header.IPv6FixedSize
-	for range 8 {
-		switch proto {
-		case header.IPv6HopByHopProtocolNumber, header.IPv6RoutingProtocolNumber, header.IPv6DestinationOptionsProtocolNumber:
-			if off+8 > len(fr) {
-				return 0, 0, false
-			}
-			proto = fr[off]
-			off += (int(fr[off+1]) + 1) * 8
-			if off > len(fr) {
-				return 0, 0, false
-			}
-		default:
-			return proto, off, true
-		}
-	}
-	return 0, 0, false
 }
 
 // holdable reports whether a frame that matched no flow may start one

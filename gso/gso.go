@@ -191,7 +191,8 @@ func Parse(in []byte, h header.VirtioNetHdrFields) (Layout, error) {
 			return l, invalid("truncated or bad IPv6 header")
 		}
 		l.IPv6 = true
-		proto, l4, ok = ipv6Transport(in, l2)
+		proto, l4, ok = header.IPv6(in[l2:]).SkipOptionHeaders()
+		l4 += l2
 		if !ok {
 			return l, invalid("truncated IPv6 extension header")
 		}
@@ -242,31 +243,6 @@ func Parse(in []byte, h header.VirtioNetHdrFields) (Layout, error) {
 	l.SegmentLen = l.HdrLen + l.GSOSize
 	l.LastLen = l.HdrLen + payload - (l.Segments-1)*l.GSOSize
 	return l, nil
-}
-
-// ipv6Transport skips the IPv6 extension headers GSO may carry (hop-by-hop,
-// routing, destination options) and returns the upper-layer protocol and
-// its offset. A fragment header ends the walk (its protocol, 44, is then
-// returned and rejected by the caller).
-func ipv6Transport(b []byte, l3 int) (proto uint8, off int, ok bool) {
-	proto = b[l3+6]
-	off = l3 + header.IPv6FixedSize
-	for range 8 {
-		switch proto {
-		case header.IPv6HopByHopProtocolNumber, header.IPv6RoutingProtocolNumber, header.IPv6DestinationOptionsProtocolNumber:
-			if off+8 > len(b) {
-				return 0, 0, false
-			}
-			proto = b[off]
-			off += (int(b[off+1]) + 1) * 8
-			if off > len(b) {
-				return 0, 0, false
-			}
-		default:
-			return proto, off, true
-		}
-	}
-	return 0, 0, false
 }
 
 // Split segments the super-frame in, described by h, into out[i][offset:],

@@ -167,6 +167,16 @@ func FuzzIPv6(f *testing.F) {
 		}
 
 		proto, off, ok := ip.UpperLayer()
+		// SkipOptionHeaders walks a subset of the same headers: where it
+		// ends at an upper-layer protocol, UpperLayer ends there too.
+		if sp, so, sok := ip.SkipOptionHeaders(); sok {
+			if so > len(data) {
+				t.Fatalf("SkipOptionHeaders offset %d beyond %d bytes", so, len(data))
+			}
+			if !header.IsIPv6ExtensionHeader(sp) && (sp != proto || so != off || !ok) {
+				t.Fatalf("SkipOptionHeaders = %d,%d; UpperLayer = %d,%d,%v", sp, so, proto, off, ok)
+			}
+		}
 		// Re-walk with NextExtensionHeader and check both agree.
 		p, o := ip.NextHeader(), header.IPv6FixedSize
 		wok := true

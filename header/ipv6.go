@@ -275,6 +275,33 @@ func (b IPv6) UpperLayer() (proto uint8, off int, ok bool) {
 	return proto, off, true
 }
 
+// SkipOptionHeaders steps over the Hop-by-Hop, Routing and Destination
+// Options headers of the packet b, the ones the kernel's IPv6 GSO and GRO
+// step over (ipv6_gso_segment, ipv6_gro_receive), at most eight, and
+// returns the protocol of the header that follows and its offset from the
+// start of b. Any other header, a Fragment or AH header included, ends the
+// walk and is returned. ok is false when a header is truncated or more
+// than eight are chained. b must hold the fixed header.
+func (b IPv6) SkipOptionHeaders() (proto uint8, off int, ok bool) {
+	proto, off = b[ipv6NextHeader], IPv6FixedSize
+	for range 8 {
+		switch proto {
+		case IPv6HopByHopProtocolNumber, IPv6RoutingProtocolNumber, IPv6DestinationOptionsProtocolNumber:
+			if off+8 > len(b) {
+				return 0, 0, false
+			}
+			proto = b[off]
+			off += (int(b[off+1]) + 1) * 8
+			if off > len(b) {
+				return 0, 0, false
+			}
+		default:
+			return proto, off, true
+		}
+	}
+	return 0, 0, false
+}
+
 const (
 	ipv6FragNextHeader = 0
 	ipv6FragOffsetFlag = 2

@@ -158,3 +158,36 @@ func TestIPv6Fragment(t *testing.T) {
 		t.Errorf("Encode = % x, want % x", out, raw)
 	}
 }
+
+// TestIPv6SkipOptionHeaders: the walk ipv6_gso_segment and
+// ipv6_gro_receive do over Hop-by-Hop, Routing and Destination Options
+// headers, stopping at anything else (a Fragment header included), failing
+// on a truncated header.
+func TestIPv6SkipOptionHeaders(t *testing.T) {
+	pkt := func(next uint8, ext ...byte) header.IPv6 {
+		b := make([]byte, header.IPv6FixedSize, header.IPv6FixedSize+len(ext))
+		header.IPv6(b).Encode(&header.IPv6Fields{PayloadLength: uint16(len(ext)), NextHeader: next})
+		return append(b, ext...)
+	}
+	hbh := []byte{header.IPv6RoutingProtocolNumber, 0, 0, 0, 0, 0, 0, 0}
+	rt := []byte{header.TCPProtocolNumber, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	frag := []byte{header.TCPProtocolNumber, 0, 0, 0, 1, 2, 3, 4}
+	for _, tc := range []struct {
+		name  string
+		b     header.IPv6
+		proto uint8
+		off   int
+		ok    bool
+	}{
+		{"none", pkt(header.UDPProtocolNumber), header.UDPProtocolNumber, 40, true},
+		{"hop-by-hop then routing", pkt(header.IPv6HopByHopProtocolNumber, append(append([]byte{}, hbh...), rt...)...), header.TCPProtocolNumber, 64, true},
+		{"fragment ends the walk", pkt(header.IPv6FragmentProtocolNumber, frag...), header.IPv6FragmentProtocolNumber, 40, true},
+		{"truncated", pkt(header.IPv6HopByHopProtocolNumber, hbh[:4]...), 0, 0, false},
+		{"length beyond the packet", pkt(header.IPv6RoutingProtocolNumber, rt[:8]...), 0, 0, false},
+	} {
+		proto, off, ok := tc.b.SkipOptionHeaders()
+		if proto != tc.proto || off != tc.off || ok != tc.ok {
+			t.Errorf("%s: SkipOptionHeaders() = %d, %d, %v; want %d, %d, %v", tc.name, proto, off, ok, tc.proto, tc.off, tc.ok)
+		}
+	}
+}
