@@ -459,6 +459,12 @@ func TestFloodToKernelAndVtepPeers(t *testing.T) {
 				replies = append(replies, startCapture(t, h1.ns, vxDev, incoming, isICMPv4From(p.In4())))
 			}
 			h1.Ping(t, bcast, nstest.PingOptions{Count: 3, Interval: 200 * time.Millisecond, Wait: 2 * time.Second}, "-b")
+			// ping stops at its third reply, which may be the kernel peer's
+			// while the request to the other peer is still in flight.
+			for i := range reqs {
+				reqs[i].WaitCount(t, 3, 2*time.Second)
+				replies[i].WaitCount(t, 3, 2*time.Second)
+			}
 			for i, p := range l.hosts[1:] {
 				if n := reqs[i].Count(); n != 3 {
 					t.Errorf("%v received %d broadcast echo requests, want 3", p, n)
