@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -87,6 +88,13 @@ type Options struct {
 	// which is ample with offloads (each entry can be a 64 KiB
 	// super-frame) but only about 1.5 MB of MTU-sized frames without.
 	TxQueueLen int
+	// WaitInThread makes a Read or Write that has to wait block its own
+	// OS thread in ppoll(2) on the queue's descriptor, which Go's network
+	// poller then does not watch (sys.PollConn): the kernel wakes the
+	// waiting thread itself. Meant for a reader locked to a thread bound to
+	// a CPU (vtep.HostOptions.PinThread); others are better served by the
+	// poller.
+	WaitInThread bool
 }
 
 // vnetHdrLen is the virtio_net_hdr size we select with TUNSETVNETHDRSZ: the
@@ -216,7 +224,7 @@ func open(h *netlink.Handle, opts Options, nq int, vnet bool) (*Linux, error) {
 		batch = 64
 	}
 	for i, f := range link.Fds {
-		q, err := newQueue(t, i, f, granted, batch)
+		q, err := newQueue(t, i, f, granted, batch, opts.WaitInThread)
 		if err != nil {
 			for _, q := range t.queues {
 				q.file.Close()
@@ -401,7 +409,7 @@ func (s *StatsSnapshot) add(o StatsSnapshot) {
 type Queue struct {
 	t       *Linux
 	idx     int
-	file    *os.File
+	file    io.Closer
 	rc      syscall.RawConn
 	vnet    bool
 	batch   int
@@ -413,12 +421,12 @@ type Queue struct {
 	w       writer
 }
 
-func newQueue(t *Linux, idx int, f *os.File, off Offloads, batch int) (*Queue, error) {
-	rc, err := f.SyscallConn()
+func newQueue(t *Linux, idx int, f *os.File, off Offloads, batch int, inThread bool) (*Queue, error) {
+	rc, closer, err := sys.RawConnOf(f, inThread)
 	if err != nil {
 		return nil, fmt.Errorf("tap: %s queue %d: %w", t.name, idx, err)
 	}
-	q := &Queue{t: t, idx: idx, file: f, rc: rc, vnet: off != 0, batch: batch}
+	q := &Queue{t: t, idx: idx, file: closer, rc: rc, vnet: off != 0, batch: batch}
 	q.r.init(q)
 	q.w.init(q)
 	return q, nil

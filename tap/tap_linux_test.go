@@ -271,9 +271,15 @@ func TestOffloadFallback(t *testing.T) {
 }
 
 func TestCloseUnblocksRead(t *testing.T) {
+	for _, inThread := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in-thread=%v", inThread), func(t *testing.T) { testCloseUnblocksRead(t, inThread) })
+	}
+}
+
+func testCloseUnblocksRead(t *testing.T, inThread bool) {
 	nstest.SkipUnlessRoot(t)
 	ns := nstest.NewNS(t, "tap")
-	tp := openTAP(t, ns, Options{Name: "tap0"})
+	tp := openTAP(t, ns, Options{Name: "tap0", WaitInThread: inThread})
 	errc := make(chan error, 1)
 	go func() {
 		bufs, sizes := newBufs(4, 2048)
@@ -363,19 +369,19 @@ func TestMultiQueue(t *testing.T) {
 // through check, called at the end of the test.
 func tapPair(t testing.TB, mode OffloadMode, batch int, useMeta ...bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
 	t.Helper()
-	return tapPairSize(t, mode, batch, 1600, len(useMeta) > 0 && useMeta[0], false)
+	return tapPairSize(t, mode, batch, 1600, len(useMeta) > 0 && useMeta[0], false, false)
 }
 
 // tapPairSize is tapPair with buffers of Headroom+size bytes. With
 // noHeadroom the bridge writes frames at offset 0, so that the writer
 // cannot put the virtio_net_hdr in front of them and writes it from its own
 // buffer (writev).
-func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta, noHeadroom bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
+func tapPairSize(t testing.TB, mode OffloadMode, batch, size int, useMeta, noHeadroom, inThread bool) (nsA, nsB *nstest.NS, a, b *Linux, check func()) {
 	t.Helper()
 	nstest.SkipUnlessRoot(t)
 	nsA, nsB = nstest.NewNS(t, "tapa"), nstest.NewNS(t, "tapb")
-	a = openTAP(t, nsA, Options{Name: "t0", MAC: header.MAC{2, 0, 0, 0, 0xa, 1}, MTU: 1500, Offload: mode, Up: true})
-	b = openTAP(t, nsB, Options{Name: "t0", MAC: header.MAC{2, 0, 0, 0, 0xb, 1}, MTU: 1500, Offload: mode, Up: true})
+	a = openTAP(t, nsA, Options{Name: "t0", MAC: header.MAC{2, 0, 0, 0, 0xa, 1}, MTU: 1500, Offload: mode, Up: true, WaitInThread: inThread})
+	b = openTAP(t, nsB, Options{Name: "t0", MAC: header.MAC{2, 0, 0, 0, 0xb, 1}, MTU: 1500, Offload: mode, Up: true, WaitInThread: inThread})
 	nsA.AddAddr(t, "t0", netip.MustParsePrefix("10.2.0.1/24"), netip.MustParsePrefix("fd02::1/64"))
 	nsB.AddAddr(t, "t0", netip.MustParsePrefix("10.2.0.2/24"), netip.MustParsePrefix("fd02::2/64"))
 	var bad sync.Map
@@ -477,27 +483,31 @@ func TestTCPThroughTAPPair(t *testing.T) {
 		// noHeadroom: frames are written at offset 0 (the virtio header
 		// and GRO super-frame headers go out from the writer's buffers).
 		noHeadroom bool
+		// inThread: the queues wait in their threads (WaitInThread).
+		inThread bool
 	}{
-		{"offload/ipv4", OffloadAuto, false, 64, false, 0, false},
-		{"offload/ipv6", OffloadAuto, true, 64, false, 0, false},
-		{"offload/ipv4/batch3", OffloadAuto, false, 3, false, 0, false},
-		{"offload/ipv4/meta", OffloadAuto, false, 64, true, 0, false},
-		{"offload/ipv4/meta/no-headroom", OffloadAuto, false, 64, true, 0, true},
-		{"offload/ipv6/no-headroom", OffloadAuto, true, 64, false, 0, true},
-		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true, 0, false},
+		{"offload/ipv4", OffloadAuto, false, 64, false, 0, false, false},
+		{"offload/ipv6", OffloadAuto, true, 64, false, 0, false, false},
+		{"offload/ipv4/batch3", OffloadAuto, false, 3, false, 0, false, false},
+		{"offload/ipv4/meta", OffloadAuto, false, 64, true, 0, false, false},
+		{"offload/ipv4/meta/no-headroom", OffloadAuto, false, 64, true, 0, true, false},
+		{"offload/ipv6/no-headroom", OffloadAuto, true, 64, false, 0, true, false},
+		{"offload/ipv6/meta/batch3", OffloadAuto, true, 3, true, 0, false, false},
 		// The datapath's buffers hold a whole 64 KiB packet: a super-frame
 		// then lands partly in the caller's buffer, partly in scratch.
-		{"offload/ipv4/meta/64k-buffers", OffloadAuto, false, 64, true, 65535, false},
-		{"offload/ipv6/64k-buffers/batch3", OffloadAuto, true, 3, false, 65535, false},
-		{"plain/ipv4", OffloadOff, false, 64, false, 0, false},
-		{"plain/ipv6", OffloadOff, true, 64, false, 0, false},
+		{"offload/ipv4/meta/64k-buffers", OffloadAuto, false, 64, true, 65535, false, false},
+		{"offload/ipv6/64k-buffers/batch3", OffloadAuto, true, 3, false, 65535, false, false},
+		{"plain/ipv4", OffloadOff, false, 64, false, 0, false, false},
+		{"plain/ipv6", OffloadOff, true, 64, false, 0, false, false},
+		{"offload/ipv4/meta/in-thread", OffloadAuto, false, 64, true, 0, false, true},
+		{"plain/ipv6/in-thread", OffloadOff, true, 64, false, 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bufSize := tc.size
 			if bufSize == 0 {
 				bufSize = 1600
 			}
-			nsA, nsB, a, b, check := tapPairSize(t, tc.mode, tc.batch, bufSize, tc.meta, tc.noHeadroom)
+			nsA, nsB, a, b, check := tapPairSize(t, tc.mode, tc.batch, bufSize, tc.meta, tc.noHeadroom, tc.inThread)
 			addr, network := "10.2.0.2:5001", "tcp4"
 			if tc.v6 {
 				addr, network = "[fd02::2]:5001", "tcp6"

@@ -2,6 +2,7 @@ package underlay
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -42,7 +43,7 @@ type flowKey struct {
 }
 
 type flowSock struct {
-	f    *os.File
+	f    io.Closer
 	rc   syscall.RawConn
 	df   int
 	last uint64
@@ -210,12 +211,11 @@ func (s *sender) openFlow(k flowKey) (*flowSock, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, err := f.SyscallConn()
+	rc, closer, err := sys.RawConnOf(f, c.inThread)
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	return &flowSock{f: f, rc: rc, df: 0}, nil
+	return &flowSock{f: closer, rc: rc, df: 0}, nil
 }
 
 // flowSetup returns the socket setup for flow k: options, bind, connect.

@@ -3,6 +3,7 @@ package underlay
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -81,6 +82,18 @@ type Options struct {
 	// BatchSize is what BatchSize reports and the most packets one
 	// recvmmsg/sendmmsg handles; 0 means 64.
 	BatchSize int
+	// SteerCPUs, with ReusePort, makes the port's SO_REUSEPORT group hand
+	// a datagram to its i-th socket (in the order they were opened) when
+	// the CPU processing it is SteerCPUs[i] (sys.SteerByCPU), instead of
+	// choosing by the flow hash. A reader bound to CPU SteerCPUs[i] then
+	// gets exactly the datagrams the kernel processed on its CPU, and is
+	// woken without an interprocessor interrupt. Datagrams processed on
+	// other CPUs go by the hash.
+	SteerCPUs []int
+	// WaitInThread makes reads and writes that have to wait block their OS
+	// thread in ppoll(2) on the socket, which Go's network poller then
+	// does not watch; see tap.Options.WaitInThread.
+	WaitInThread bool
 }
 
 // DefaultSocketBuffer is the default SO_RCVBUF/SO_SNDBUF (wireguard-go's
@@ -136,10 +149,13 @@ type LinuxConn struct {
 	mode   SendMode
 	device string
 	netns  sys.NetNS // where ListenUDP ran: flow sockets are created there
+	// inThread: sockets wait in their thread, not Go's poller
+	// (Options.WaitInThread).
+	inThread bool
 
-	udp   *os.File
+	udp   io.Closer
 	udpRC syscall.RawConn
-	raw   *os.File // SendRaw only
+	raw   io.Closer // SendRaw only
 	rawRC syscall.RawConn
 
 	gro     bool
@@ -171,7 +187,7 @@ var _ Conn = (*LinuxConn)(nil)
 // (udp_sock_create in vxlan_create_sock): the wildcard address and port,
 // IPV6_V6ONLY for IPv6, optionally bound to a device.
 func ListenUDP(opts Options) (*LinuxConn, error) {
-	c := &LinuxConn{family: opts.Family, batch: opts.BatchSize, mode: opts.Send, zero6rx: opts.ZeroChecksum6RX, device: opts.Device}
+	c := &LinuxConn{family: opts.Family, batch: opts.BatchSize, mode: opts.Send, zero6rx: opts.ZeroChecksum6RX, device: opts.Device, inThread: opts.WaitInThread}
 	if c.batch <= 0 {
 		c.batch = 64
 	}
@@ -237,10 +253,16 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 			_, err := sys.GetInt(fd, sys.SOL_UDP, sys.UDP_SEGMENT)
 			gsoOK = err == nil
 		}
+		var err error
 		if af == sys.AF_INET {
-			return sys.Bind4(fd, [4]byte{}, opts.Port)
+			err = sys.Bind4(fd, [4]byte{}, opts.Port)
+		} else {
+			err = sys.Bind6(fd, [16]byte{}, opts.Port)
 		}
-		return sys.Bind6(fd, [16]byte{}, opts.Port)
+		if err == nil && opts.ReusePort && len(opts.SteerCPUs) > 0 {
+			err = sys.SteerByCPU(fd, opts.SteerCPUs)
+		}
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, sys.EADDRINUSE) {
@@ -249,13 +271,15 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 		}
 		return nil, fmt.Errorf("underlay: listen udp%d port %d: %w", opts.Family, opts.Port, err)
 	}
-	c.udp = f
-	c.udpRC, _ = f.SyscallConn()
+	c.udpRC, c.udp, err = sys.RawConnOf(f, opts.WaitInThread)
+	if err != nil {
+		return nil, fmt.Errorf("underlay: listen udp%d port %d: %w", opts.Family, opts.Port, err)
+	}
 	c.gro = groOK
 	c.gso.Store(gsoOK)
 	c.udpRC.Control(func(fd uintptr) { c.port, err = sys.LocalPort(int(fd)) })
 	if err != nil {
-		f.Close()
+		c.udp.Close()
 		return nil, err
 	}
 
@@ -263,11 +287,14 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 		raw, err := openRaw(af, opts.Device, opts.SendBuffer)
 		switch {
 		case err == nil:
-			c.raw = raw
-			c.rawRC, _ = raw.SyscallConn()
+			c.rawRC, c.raw, err = sys.RawConnOf(raw, opts.WaitInThread)
+			if err != nil {
+				c.udp.Close()
+				return nil, err
+			}
 			c.mode = SendRaw
 		case c.mode == SendRaw:
-			f.Close()
+			c.udp.Close()
 			return nil, err
 		default:
 			c.mode = SendUDP

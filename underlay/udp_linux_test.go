@@ -201,58 +201,64 @@ var loopback = map[int]netip.Addr{4: netip.MustParseAddr("127.0.0.1"), 6: netip.
 func TestSendReceiveBatch(t *testing.T) {
 	for _, fam := range []int{4, 6} {
 		for _, mode := range []SendMode{SendRaw, SendUDP} {
-			t.Run(fmt.Sprintf("ipv%d/%v", fam, mode), func(t *testing.T) {
-				nstest.SkipUnlessRoot(t)
-				ns := nstest.NewNS(t, "udp")
-				a := listen(t, ns, Options{Family: fam, Send: mode})
-				b := listen(t, ns, Options{Family: fam})
-				if a.SendMode() != mode {
-					t.Fatalf("SendMode() = %v, want %v", a.SendMode(), mode)
+			for _, inThread := range []bool{false, true} {
+				name := fmt.Sprintf("ipv%d/%v", fam, mode)
+				if inThread {
+					name += "/in-thread"
 				}
-				lo := loopback[fam]
-				const n = 64
-				bufs := make([][]byte, n)
-				want := make([]pkt, n)
-				for i := range n {
-					want[i] = pkt{src: lo, dst: lo, sport: uint16(40000 + i), dport: b.LocalPort(),
-						tos: uint8(i*4) | 1, ttl: uint8(1 + i), flow: uint32(i * 1000),
-						payload: bytes.Repeat([]byte{byte(i)}, 50+i*20)}
-					bufs[i] = want[i].build()
-				}
-				sent, err := a.Write(bufs, headroom)
-				if err != nil || sent != n {
-					t.Fatalf("Write = %d, %v; stats %+v", sent, err, a.Stats())
-				}
-				pkts := readN(t, b, n, 64, 2048)
-				for i, g := range pkts {
-					w := want[i]
-					wantSport := w.sport
-					if mode == SendUDP {
-						wantSport = a.LocalPort()
+				t.Run(name, func(t *testing.T) {
+					nstest.SkipUnlessRoot(t)
+					ns := nstest.NewNS(t, "udp")
+					a := listen(t, ns, Options{Family: fam, Send: mode, WaitInThread: inThread})
+					b := listen(t, ns, Options{Family: fam, WaitInThread: inThread})
+					if a.SendMode() != mode {
+						t.Fatalf("SendMode() = %v, want %v", a.SendMode(), mode)
 					}
-					if g.src != lo || g.dst != lo || g.sport != wantSport || g.dport != b.LocalPort() {
-						t.Errorf("packet %d: %v:%d -> %v:%d, want %v:%d -> %v:%d", i, g.src, g.sport, g.dst, g.dport, lo, wantSport, lo, b.LocalPort())
+					lo := loopback[fam]
+					const n = 64
+					bufs := make([][]byte, n)
+					want := make([]pkt, n)
+					for i := range n {
+						want[i] = pkt{src: lo, dst: lo, sport: uint16(40000 + i), dport: b.LocalPort(),
+							tos: uint8(i*4) | 1, ttl: uint8(1 + i), flow: uint32(i * 1000),
+							payload: bytes.Repeat([]byte{byte(i)}, 50+i*20)}
+						bufs[i] = want[i].build()
 					}
-					if g.tos != w.tos || g.ttl != w.ttl {
-						t.Errorf("packet %d: tos %#x ttl %d, want %#x %d", i, g.tos, g.ttl, w.tos, w.ttl)
+					sent, err := a.Write(bufs, headroom)
+					if err != nil || sent != n {
+						t.Fatalf("Write = %d, %v; stats %+v", sent, err, a.Stats())
 					}
-					if fam == 6 && mode == SendRaw && g.flow != w.flow {
-						t.Errorf("packet %d: flow label %d, want %d", i, g.flow, w.flow)
+					pkts := readN(t, b, n, 64, 2048)
+					for i, g := range pkts {
+						w := want[i]
+						wantSport := w.sport
+						if mode == SendUDP {
+							wantSport = a.LocalPort()
+						}
+						if g.src != lo || g.dst != lo || g.sport != wantSport || g.dport != b.LocalPort() {
+							t.Errorf("packet %d: %v:%d -> %v:%d, want %v:%d -> %v:%d", i, g.src, g.sport, g.dst, g.dport, lo, wantSport, lo, b.LocalPort())
+						}
+						if g.tos != w.tos || g.ttl != w.ttl {
+							t.Errorf("packet %d: tos %#x ttl %d, want %#x %d", i, g.tos, g.ttl, w.tos, w.ttl)
+						}
+						if fam == 6 && mode == SendRaw && g.flow != w.flow {
+							t.Errorf("packet %d: flow label %d, want %d", i, g.flow, w.flow)
+						}
+						if fam == 4 && !g.ipv4CsumOK {
+							t.Errorf("packet %d: rebuilt IPv4 header checksum is wrong", i)
+						}
+						if g.csum != 0 {
+							t.Errorf("packet %d: rebuilt UDP checksum %#x, want 0 (verified by the kernel)", i, g.csum)
+						}
+						if !bytes.Equal(g.payload, w.payload) {
+							t.Errorf("packet %d: payload differs (%d bytes, want %d)", i, len(g.payload), len(w.payload))
+						}
 					}
-					if fam == 4 && !g.ipv4CsumOK {
-						t.Errorf("packet %d: rebuilt IPv4 header checksum is wrong", i)
+					if !b.RXChecksumVerified() {
+						t.Error("RXChecksumVerified() = false")
 					}
-					if g.csum != 0 {
-						t.Errorf("packet %d: rebuilt UDP checksum %#x, want 0 (verified by the kernel)", i, g.csum)
-					}
-					if !bytes.Equal(g.payload, w.payload) {
-						t.Errorf("packet %d: payload differs (%d bytes, want %d)", i, len(g.payload), len(w.payload))
-					}
-				}
-				if !b.RXChecksumVerified() {
-					t.Error("RXChecksumVerified() = false")
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -361,11 +367,11 @@ func TestZeroChecksum(t *testing.T) {
 }
 
 func TestCloseUnblocksRead(t *testing.T) {
-	for _, gro := range []bool{true, false} {
-		t.Run(fmt.Sprintf("gro=%v", gro), func(t *testing.T) {
+	for _, tc := range []struct{ gro, inThread bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		t.Run(fmt.Sprintf("gro=%v/in-thread=%v", tc.gro, tc.inThread), func(t *testing.T) {
 			nstest.SkipUnlessRoot(t)
 			ns := nstest.NewNS(t, "close")
-			c := listen(t, ns, Options{Family: 4, DisableGRO: !gro})
+			c := listen(t, ns, Options{Family: 4, DisableGRO: !tc.gro, WaitInThread: tc.inThread})
 			errc := make(chan error, 1)
 			go func() {
 				bufs, sizes := newBufs(8, 1500)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -157,22 +158,36 @@ type HostOptions struct {
 	// MACs generates link MAC addresses when config.Link.Address is zero;
 	// nil uses crypto/rand (eth_hw_addr_random).
 	MACs func() header.MAC
+	// PinThread, if not nil, gives every datapath routine an OS thread of
+	// its own: the routine locks its goroutine to a thread and calls
+	// PinThread(w) on it, w being its worker (the overlay queue of a
+	// transmit routine, the Conn of a receive routine). vtepd binds the
+	// thread to worker w's CPU there. Such a thread is meant to wait for
+	// its queue or socket in the kernel rather than in Go's poller
+	// (tap.Options.WaitInThread, underlay.Options.WaitInThread), and a
+	// thread blocked in a system call keeps its P until the runtime's
+	// monitor takes it back, so the Host raises GOMAXPROCS by one for each
+	// such routine while it runs. An error is logged once; the routine
+	// then runs unbound.
+	PinThread func(worker int) error
 }
 
 // Host is one network namespace's worth of VXLAN links: the links by
 // name, the sockets they share, the host's own addresses and its
 // neighbour table. Its methods are safe for concurrent use.
 type Host struct {
-	opener  Opener
-	neigh   Neighbors
-	ifindex func(string) int
-	clock   fdb.Clock
-	seed    uint64
-	ttl     uint8
-	bufSize int
-	workers int
-	log     *slog.Logger
-	macs    func() header.MAC
+	opener    Opener
+	neigh     Neighbors
+	ifindex   func(string) int
+	clock     fdb.Clock
+	seed      uint64
+	ttl       uint8
+	bufSize   int
+	workers   int
+	log       *slog.Logger
+	macs      func() header.MAC
+	pin       func(worker int) error
+	pinLogged atomic.Bool
 
 	locals atomic.Pointer[[]netip.Addr]
 
@@ -201,6 +216,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		workers: max(opts.Workers, 1),
 		log:     opts.Logger,
 		macs:    opts.MACs,
+		pin:     opts.PinThread,
 		links:   make(map[string]*Link),
 		sockets: make(map[SocketKey]*socket),
 	}
@@ -226,6 +242,43 @@ func NewHost(opts HostOptions) (*Host, error) {
 	}
 	h.SetLocalAddrs(opts.LocalAddrs)
 	return h, nil
+}
+
+// pinRoutine gives the calling datapath routine of worker w its own
+// thread (HostOptions.PinThread) and returns what the routine runs when it
+// ends; without PinThread it does nothing.
+func (h *Host) pinRoutine(w int) (done func()) {
+	if h.pin == nil {
+		return func() {}
+	}
+	// Never unlocked: the thread's affinity is no longer the process's,
+	// so the runtime must end the thread with the goroutine.
+	runtime.LockOSThread()
+	if err := h.pin(w); err != nil && !h.pinLogged.Swap(true) {
+		h.log.Warn("cannot bind a datapath thread to its CPU; running unbound", "worker", w, "err", err)
+	}
+	addPinned(1)
+	return func() { addPinned(-1) }
+}
+
+// pinnedProcs counts the pinned routines of all Hosts in the process.
+var pinnedProcs struct {
+	mu   sync.Mutex
+	base int // GOMAXPROCS without pinned routines
+	n    int
+}
+
+// addPinned counts d more pinned routines and sets GOMAXPROCS to the
+// count above what it was without any.
+func addPinned(d int) {
+	p := &pinnedProcs
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		p.base = runtime.GOMAXPROCS(0)
+	}
+	p.n += d
+	runtime.GOMAXPROCS(p.base + p.n)
 }
 
 // randomMAC returns a random unicast, locally administered address

@@ -115,6 +115,7 @@ func (b *rxBatch) group(l *Link) *rxGroup {
 // is closed (the last link using the socket was deleted) or keeps failing.
 func (s *socket) routineReceive(w int) {
 	defer s.host.wg.Done()
+	defer s.host.pinRoutine(w)()
 	conn := s.conns[w]
 	bs := min(max(conn.BatchSize(), 1), 256)
 	b := newRXBatch(bs, s.host.bufSize)

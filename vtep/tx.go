@@ -137,6 +137,7 @@ func (b *txBatch) release() {
 // the port is closed (the link was deleted) or keeps failing.
 func (l *Link) routineTransmit(q int) {
 	defer l.host.wg.Done()
+	defer l.host.pinRoutine(q)()
 	p := l.ports[q]
 	bs := min(max(p.dev.BatchSize(), 1), 256)
 	b := newTXBatch(bs, l.host.bufSize)

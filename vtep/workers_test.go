@@ -2,12 +2,18 @@ package vtep_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/vtepd/vtep/internal/netlab"
 	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/vtep"
 )
 
 // TestWorkersKeepFlowOrder: with several underlay Conns per socket
@@ -89,4 +95,66 @@ func TestWorkersDeliverMulticastOnce(t *testing.T) {
 			t.Errorf("rx_multicast_copies = %d, want 2", got)
 		}
 	})
+}
+
+// TestPinnedWorkersCallPinThreadAndRaiseGOMAXPROCS: with
+// HostOptions.PinThread every transmit routine (one per overlay queue) and
+// every receive routine (one per Conn) calls it with its worker index from
+// its own thread, GOMAXPROCS is raised by one per such routine while they
+// run and comes back when the host closes, and frames still flow. A
+// PinThread that fails leaves the routine running unbound.
+func TestPinnedWorkersCallPinThreadAndRaiseGOMAXPROCS(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail %v", fail), func(t *testing.T) {
+			before := runtime.GOMAXPROCS(0)
+			var mu sync.Mutex
+			calls := map[string][]int{}
+			opts := netlab.Options{Workers: 2, Queues: 3, PipeQueueLen: 4096, Host: func(name string, o *vtep.HostOptions) {
+				o.PinThread = func(w int) error {
+					mu.Lock()
+					defer mu.Unlock()
+					calls[name] = append(calls[name], w)
+					if fail {
+						return errors.New("refused for a test")
+					}
+					return nil
+				}
+			}}
+			lab := netlab.New(opts)
+			synctest.Test(t, func(t *testing.T) {
+				l1, l2 := twoHosts(t, lab, "")
+				fr := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB}, 1000, 5201, []byte("pinned"))
+				for range 10 {
+					if err := l1.Send(fr); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got := len(recvAll(l2)); got != 10 {
+					t.Fatalf("received %d frames, want 10", got)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				// Per host: 3 transmit routines (queues 0-2) and 2 receive
+				// routines (Conns 0-1) of the one IPv4 socket.
+				n := 0
+				for name, ws := range calls {
+					slices.Sort(ws)
+					if !slices.Equal(ws, []int{0, 0, 1, 1, 2}) {
+						t.Errorf("%s: PinThread called with %v, want workers [0 0 1 1 2]", name, ws)
+					}
+					n += len(ws)
+				}
+				if len(calls) != 2 {
+					t.Errorf("PinThread called on %d hosts, want 2", len(calls))
+				}
+				if got := runtime.GOMAXPROCS(0); got != before+n {
+					t.Errorf("GOMAXPROCS %d with %d pinned routines, want %d", got, n, before+n)
+				}
+				lab.Close()
+			})
+			if got := runtime.GOMAXPROCS(0); got != before {
+				t.Errorf("GOMAXPROCS %d after the hosts closed, want %d", got, before)
+			}
+		})
+	}
 }

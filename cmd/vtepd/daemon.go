@@ -62,7 +62,7 @@ type dlink struct {
 // newDaemon returns a daemon with no links. workers is the number of
 // underlay sockets per port (vtep.HostOptions.Workers); sys opens TAPs
 // with as many queues.
-func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int) (*daemon, error) {
+func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error) (*daemon, error) {
 	d := &daemon{
 		log:     log,
 		sys:     sys,
@@ -80,6 +80,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int) (*da
 		DefaultTTL: defaultTTL,
 		Workers:    workers,
 		Logger:     log,
+		PinThread:  pinThread,
 	})
 	if err != nil {
 		return nil, err

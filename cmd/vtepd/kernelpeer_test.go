@@ -19,7 +19,7 @@ import (
 // ip_summed on, veth_xmit). vtepd must finish them, or hand them to its TAP
 // as NEEDS_CSUM, so that TCP from the kernel side works: a checksummed TCP
 // transfer in both directions, IPv4 and IPv6 overlay, with vtepd's offloads
-// on and off and with one and two workers.
+// on and off, with one and two workers, and with two unpinned workers.
 func TestKernelPeerChecksumOffload(t *testing.T) {
 	nstest.SkipUnlessRoot(t)
 	nstest.RequireTools(t, "ip", "ping", "ethtool")
@@ -27,14 +27,15 @@ func TestKernelPeerChecksumOffload(t *testing.T) {
 	for _, tc := range []struct {
 		offload string
 		workers int
-	}{{"on", 1}, {"off", 1}, {"on", 2}} {
-		t.Run("offload "+tc.offload+" workers "+strconv.Itoa(tc.workers), func(t *testing.T) {
-			testKernelPeerChecksumOffload(t, bin, tc.offload, tc.workers)
+		pin     string
+	}{{"on", 1, "on"}, {"off", 1, "on"}, {"on", 2, "on"}, {"on", 2, "off"}} {
+		t.Run("offload "+tc.offload+" workers "+strconv.Itoa(tc.workers)+" pin "+tc.pin, func(t *testing.T) {
+			testKernelPeerChecksumOffload(t, bin, tc.offload, tc.workers, tc.pin)
 		})
 	}
 }
 
-func testKernelPeerChecksumOffload(t *testing.T, bin nstest.Binaries, offload string, workers int) {
+func testKernelPeerChecksumOffload(t *testing.T, bin nstest.Binaries, offload string, workers int, pin string) {
 	var (
 		underA = netip.MustParsePrefix("198.18.0.1/24")
 		underB = netip.MustParsePrefix("198.18.0.2/24")
@@ -53,7 +54,7 @@ func testKernelPeerChecksumOffload(t *testing.T, bin nstest.Binaries, offload st
 	b.AddVXLAN(t, nstest.VXLAN{VNI: 42, Local: underB.Addr(), Remote: underA.Addr(), Dev: "veth0",
 		Addrs: []netip.Prefix{overB4, overB6}})
 
-	d := nstest.StartVtepd(t, a, bin, nstest.VtepdOptions{Offload: offload, Workers: workers})
+	d := nstest.StartVtepd(t, a, bin, nstest.VtepdOptions{Offload: offload, Workers: workers, Args: []string{"-pin", pin}})
 	d.Run(t, "link", "add", "vx0", "type", "vxlan", "id", "42", "remote", underB.Addr().String(),
 		"local", underA.Addr().String(), "dev", "veth0", "dstport", "4789")
 	a.WaitLink(t, "vx0")

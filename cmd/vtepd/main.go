@@ -53,6 +53,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/internal/sys"
 )
 
 // version is the daemon's version; the build may set it with -ldflags -X.
@@ -68,6 +69,7 @@ type options struct {
 	config   string
 	logLevel slog.Level
 	offload  bool
+	pin      bool
 	workers  int
 	batch    int
 	cpuProf  string
@@ -82,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	offload := fs.String("offload", "on", "TAP and UDP segmentation and checksum offloads: on or off")
 	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
+	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and steer the datagrams each CPU processes to its worker; off: leave threads to the Go scheduler")
 	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -98,12 +101,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("-log-level %q: want debug, info, warn or error", *level)
 	}
-	switch *offload {
-	case "on":
-		o.offload = true
-	case "off":
-	default:
-		return o, fmt.Errorf("-offload %q: want on or off", *offload)
+	var err error
+	if o.offload, err = onOff("offload", *offload); err != nil {
+		return o, err
+	}
+	if o.pin, err = onOff("pin", *pin); err != nil {
+		return o, err
 	}
 	if o.workers < 0 {
 		return o, fmt.Errorf("-workers %d: must not be negative", o.workers)
@@ -112,6 +115,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-batch %d: must be between 0 and 256", o.batch)
 	}
 	return o, nil
+}
+
+// onOff parses the value v of flag -name, which is on or off.
+func onOff(name, v string) (bool, error) {
+	switch v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("-%s %q: want on or off", name, v)
 }
 
 // defaultTTL reads net.ipv4.ip_default_ttl, the TTL a route gives
@@ -164,7 +178,18 @@ func run(args []string, stderr io.Writer) int {
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	d, err := newDaemon(&linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch}, log, defaultTTL(), workers)
+	ls := &linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch}
+	var pinThread func(int) error
+	if o.pin {
+		cpus, err := sys.AllowedCPUs()
+		if err != nil {
+			log.Error("cannot read the CPUs the daemon may use; run with -pin off", "err", err)
+			return 1
+		}
+		ls.pinCPUs = workerCPUs(cpus, workers)
+		pinThread = func(w int) error { return sys.PinThread(ls.pinCPUs[w%len(ls.pinCPUs)]) }
+	}
+	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread)
 	if err != nil {
 		log.Error("cannot start the datapath", "err", err)
 		return 1
@@ -261,4 +286,14 @@ func reload(d *daemon, path string, log *slog.Logger) {
 		return
 	}
 	log.Info("SIGHUP: configuration applied", "file", path, "links", len(f.Links))
+}
+
+// workerCPUs returns the CPU of each of n workers: worker w runs on the
+// w-th of the allowed CPUs, round robin when there are more workers.
+func workerCPUs(allowed []int, n int) []int {
+	cpus := make([]int, n)
+	for w := range cpus {
+		cpus[w] = allowed[w%len(allowed)]
+	}
+	return cpus
 }

@@ -39,6 +39,10 @@ type linuxSystem struct {
 	offload bool
 	workers int // TAP queues per link, UDP sockets per port
 	batch   int // frames per read (0: the packages' default)
+	// pinCPUs, if not nil, is the CPU of each worker (-pin on): TAP
+	// queues and sockets wait in their threads, and datagrams are steered
+	// to the worker on the CPU that processed them.
+	pinCPUs []int
 	socks   sockRegistry
 }
 
@@ -55,7 +59,7 @@ func (s *linuxSystem) OpenTAP(name string, mac header.MAC, mtu int) (tap.Device,
 	// A TAP's transmit queue is the ring of frames the kernel hands to
 	// vtepd; the default 1000 overflows under TCP without offloads
 	// (measured: 8-11k retransmits per 5 s stream, 0 with 10000).
-	t, err := tap.Open(tap.Options{Name: name, MAC: mac, MTU: mtu, Offload: mode, Queues: max(s.workers, 1), BatchSize: s.batch, TxQueueLen: tapTxQueueLen})
+	t, err := tap.Open(tap.Options{Name: name, MAC: mac, MTU: mtu, Offload: mode, Queues: max(s.workers, 1), BatchSize: s.batch, TxQueueLen: tapTxQueueLen, WaitInThread: s.pinCPUs != nil})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -80,6 +84,24 @@ func (t multiQueueTAP) Queues() []tap.Device {
 	return qs
 }
 
+// steerCPUs returns the CPUs to steer each socket of a port's SO_REUSEPORT
+// group by (underlay.Options.SteerCPUs): each worker's CPU, when every
+// worker has a CPU of its own. Otherwise (or unpinned) the kernel's flow
+// hash spreads the datagrams.
+func (s *linuxSystem) steerCPUs() []int {
+	if s.workers < 2 || s.pinCPUs == nil {
+		return nil
+	}
+	seen := map[int]bool{}
+	for _, c := range s.pinCPUs {
+		if seen[c] {
+			return nil
+		}
+		seen[c] = true
+	}
+	return s.pinCPUs
+}
+
 // Opener opens one UDP socket per worker and (family, port, receive
 // flags), bound to the wildcard address as the kernel's vxlan socket is;
 // with several workers they share the port with SO_REUSEPORT, so that the
@@ -98,6 +120,8 @@ func (s *linuxSystem) Opener() vtep.Opener {
 			DisableGRO:      !s.offload,
 			DisableGSO:      !s.offload,
 			BatchSize:       s.batch,
+			WaitInThread:    s.pinCPUs != nil,
+			SteerCPUs:       s.steerCPUs(),
 		})
 		s.socks.opened(k, s.workers, c, err)
 		if err != nil {

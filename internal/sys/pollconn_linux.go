@@ -1,0 +1,203 @@
+package sys
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// PollConn is a syscall.RawConn over a non-blocking descriptor that Go's
+// network poller does not watch. A Read or Write whose callback reports
+// that it would block waits in ppoll(2) on the descriptor itself, so the
+// kernel wakes the waiting thread directly: no epoll round through the
+// runtime's poller, and no other thread woken to hand the goroutine on.
+//
+// The cost is a thread per waiting goroutine, held in the kernel while it
+// waits, with its P (the runtime takes a P back from a system call only
+// after a sysmon tick): the datapath has a fixed few such goroutines (one
+// per TAP queue and per socket), and vtep.Host raises GOMAXPROCS by as
+// many so that they never leave other goroutines without a P.
+//
+// Reads and Writes may run concurrently. Close wakes them through an
+// eventfd.
+type PollConn struct {
+	fd     int
+	wake   int // eventfd, readable once Close has begun
+	closed atomic.Bool
+	mu     sync.RWMutex // held shared by operations, exclusively by Close
+
+}
+
+// Detach moves f's descriptor out of Go's poller: it duplicates the
+// descriptor, closes f (which removes it from the poller) and returns a
+// PollConn that owns the duplicate, in non-blocking mode.
+func Detach(f *os.File) (*PollConn, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(old uintptr) {
+		fd, dupErr = unix.FcntlInt(old, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", dupErr)
+	}
+	f.Close()
+	c, err := NewPollConn(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewPollConn returns a PollConn that owns fd and sets it non-blocking.
+// fd must not be registered with Go's poller.
+func NewPollConn(fd int) (*PollConn, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return &PollConn{fd: fd, wake: wake}, nil
+}
+
+// Control runs fn with the descriptor.
+func (c *PollConn) Control(fn func(fd uintptr)) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed.Load() {
+		return os.ErrClosed
+	}
+	fn(uintptr(c.fd))
+	return nil
+}
+
+// Read calls fn until it returns true, waiting for the descriptor to be
+// readable whenever it returns false. After Close it returns os.ErrClosed.
+func (c *PollConn) Read(fn func(fd uintptr) bool) error { return c.wait(fn, unix.POLLIN) }
+
+// Write is Read for writability.
+func (c *PollConn) Write(fn func(fd uintptr) bool) error { return c.wait(fn, unix.POLLOUT) }
+
+func (c *PollConn) wait(fn func(fd uintptr) bool, events int16) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fds := [2]unix.PollFd{{Fd: int32(c.fd), Events: events}, {Fd: int32(c.wake), Events: unix.POLLIN}}
+	for {
+		if c.closed.Load() {
+			return os.ErrClosed
+		}
+		if fn(uintptr(c.fd)) {
+			return nil
+		}
+		// ppoll with no timeout and no signal mask: a blocking system call
+		// that the runtime sees as one (entersyscall), so its P can be
+		// taken for other goroutines while it sleeps.
+		_, _, e := syscall.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 2, 0, 0, 0, 0)
+		if e != 0 && e != unix.EINTR {
+			return os.NewSyscallError("ppoll", e)
+		}
+	}
+}
+
+// Close wakes waiting operations, waits for them to return and closes the
+// descriptor. Later operations return os.ErrClosed.
+func (c *PollConn) Close() error {
+	if c.closed.Swap(true) {
+		return os.ErrClosed
+	}
+	one := [8]byte{0: 1}
+	unix.Write(c.wake, one[:])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	unix.Close(c.wake)
+	return os.NewSyscallError("close", unix.Close(c.fd))
+}
+
+// RawConnOf returns the RawConn to do f's I/O through, and what closes
+// it: with inThread a PollConn that took f's descriptor over (Detach),
+// else f's own RawConn under Go's poller, and f.
+func RawConnOf(f *os.File, inThread bool) (syscall.RawConn, io.Closer, error) {
+	if inThread {
+		c, err := Detach(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return c, c, nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return rc, f, nil
+}
+
+// AllowedCPUs returns the CPUs the process may run on, in ascending
+// order.
+func AllowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, os.NewSyscallError("sched_getaffinity", err)
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// PinThread binds the calling OS thread to cpu. The caller has locked its
+// goroutine to the thread (runtime.LockOSThread) and does not unlock it:
+// the runtime then ends the thread with the goroutine instead of reusing
+// it with this affinity.
+func PinThread(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return os.NewSyscallError("sched_setaffinity", unix.SchedSetaffinity(0, &set))
+}
+
+// SteerByCPU attaches to the SO_REUSEPORT group of the bound socket fd a
+// classic BPF program that hands a datagram to socket i of the group (in
+// the order the sockets joined it) when the CPU processing the datagram is
+// cpus[i]. A datagram processed on a CPU not in cpus goes by the kernel's
+// flow hash, as without a program (an index past the group's sockets
+// falls back to it, reuseport_select_sock).
+func SteerByCPU(fd int, cpus []int) error {
+	if len(cpus) == 0 || len(cpus) > 1000 {
+		return fmt.Errorf("steering by CPU: %d CPUs, want 1 to 1000", len(cpus))
+	}
+	prog := make([]unix.SockFilter, 0, 2*len(cpus)+2)
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdCPU})
+	for i, c := range cpus {
+		// if A == c { return i }
+		prog = append(prog,
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(c), Jt: 0, Jf: 1},
+			unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: uint32(i)})
+	}
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff})
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	return os.NewSyscallError("setsockopt SO_ATTACH_REUSEPORT_CBPF", unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog))
+}
+
+// Classic BPF ancillary data offsets (linux/filter.h SKF_AD_OFF, SKF_AD_CPU).
+const (
+	skfAdOff = 0xfffff000 // -0x1000 as the 32-bit K
+	skfAdCPU = 36
+)

@@ -1,0 +1,284 @@
+package sys
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpPair returns two connected, non-blocking UDP sockets on loopback.
+func udpPair(t *testing.T) (a, b int) {
+	t.Helper()
+	open := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	a, b = open(), open()
+	sa, _ := unix.Getsockname(a)
+	sb, _ := unix.Getsockname(b)
+	if err := unix.Connect(a, sb); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(b, sa); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// pollPair returns a PollConn over one of a udpPair (closed at cleanup
+// unless the test closes it) and the other socket.
+func pollPair(t *testing.T) (*PollConn, int) {
+	t.Helper()
+	a, b := udpPair(t)
+	t.Cleanup(func() { unix.Close(b) })
+	c, err := NewPollConn(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, b
+}
+
+// readOne reads one datagram through rc, waiting for it.
+func readOne(rc syscall.RawConn, buf []byte) (int, error) {
+	var n int
+	var opErr error
+	err := rc.Read(func(fd uintptr) bool {
+		n, opErr = unix.Read(int(fd), buf)
+		return opErr != unix.EAGAIN
+	})
+	if err == nil {
+		err = opErr
+	}
+	return n, err
+}
+
+func TestPollConnReadWaitsForData(t *testing.T) {
+	c, b := pollPair(t)
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, err := readOne(c, buf)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(buf[:n])
+	}()
+	select {
+	case s := <-got:
+		t.Fatalf("Read returned %q before anything was sent", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := unix.Write(b, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "hello" {
+			t.Fatalf("read %q, want hello", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read did not return after a datagram arrived")
+	}
+}
+
+func TestPollConnCloseWakesBlockedRead(t *testing.T) {
+	c, _ := pollPair(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := readOne(c, make([]byte, 64))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("blocked Read returned %v, want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake a blocked Read")
+	}
+	if err := c.Control(func(uintptr) {}); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Control after Close: %v, want os.ErrClosed", err)
+	}
+	if err := c.Write(func(uintptr) bool { return true }); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want os.ErrClosed", err)
+	}
+	if err := c.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// TestDetachLeavesGoPoller checks that Detach keeps the descriptor usable
+// (the same socket, now owned by the PollConn) and closes the os.File.
+func TestDetachLeavesGoPoller(t *testing.T) {
+	a, b := udpPair(t)
+	defer unix.Close(b)
+	f := os.NewFile(uintptr(a), "a")
+	if _, err := f.SyscallConn(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Detach(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := f.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("the os.File still works after Detach: %v", err)
+	}
+	unix.Write(b, []byte("via the duplicate"))
+	buf := make([]byte, 64)
+	n, err := readOne(c, buf)
+	if err != nil || string(buf[:n]) != "via the duplicate" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	var fl int
+	c.Control(func(fd uintptr) { fl, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if fl&unix.O_NONBLOCK == 0 {
+		t.Fatal("the detached descriptor is blocking")
+	}
+}
+
+func TestPollConnReadDoesNotAllocate(t *testing.T) {
+	c, b := pollPair(t)
+	buf := make([]byte, 64)
+	var n int
+	fn := func(fd uintptr) bool {
+		n, _ = unix.Read(int(fd), buf)
+		return true
+	}
+	msg := []byte("m")
+	allocs := testing.AllocsPerRun(100, func() {
+		unix.Write(b, msg)
+		c.Read(fn)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per Read, want 0", allocs)
+	}
+	_ = n
+}
+
+// pinnedTo runs fn on a thread bound to cpu.
+func pinnedTo(t *testing.T, cpu int, fn func()) {
+	t.Helper()
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := PinThread(cpu); err != nil {
+			done <- err
+			return
+		}
+		fn()
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSteerByCPUPicksTheProcessingCPUsSocket sends to a SO_REUSEPORT group
+// from threads bound to each CPU in turn. Loopback processes a datagram on
+// the sending CPU (netif_rx queues it to that CPU's backlog), so the
+// program must hand it to the socket listed for that CPU.
+func TestSteerByCPUPicksTheProcessingCPUsSocket(t *testing.T) {
+	cpus, err := AllowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cpus) < 2 {
+		t.Skipf("needs 2 CPUs, the test may use %v", cpus)
+	}
+	cpus = cpus[:min(len(cpus), 4)]
+	// Socket i serves cpus[len-1-i]: the order is not the CPUs' own.
+	steer := make([]int, len(cpus))
+	for i := range steer {
+		steer[i] = cpus[len(cpus)-1-i]
+	}
+	var port int
+	socks := make([]int, len(cpus))
+	for i := range socks {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != nil {
+			t.Fatal(err)
+		}
+		if port == 0 {
+			sa, _ := unix.Getsockname(fd)
+			port = sa.(*unix.SockaddrInet4).Port
+		}
+		if err := SteerByCPU(fd, steer); err != nil {
+			t.Fatal(err)
+		}
+		socks[i] = fd
+	}
+	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tx)
+	to := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
+	buf := make([]byte, 16)
+	for want, cpu := range steer {
+		for k := range 8 {
+			pinnedTo(t, cpu, func() {
+				if err := unix.Sendto(tx, []byte{byte(k)}, 0, to); err != nil {
+					t.Error(err)
+				}
+			})
+			got := -1
+			for i, fd := range socks {
+				if _, _, err := unix.Recvfrom(fd, buf, 0); err == nil {
+					if got >= 0 {
+						t.Fatalf("datagram %d sent on CPU %d arrived twice", k, cpu)
+					}
+					got = i
+				}
+			}
+			if got != want {
+				t.Fatalf("datagram %d sent on CPU %d went to socket %d, want %d (steer %v)", k, cpu, got, want, steer)
+			}
+		}
+	}
+}
+
+func TestSteerByCPURefusesNoCPUs(t *testing.T) {
+	if err := SteerByCPU(-1, nil); err == nil {
+		t.Fatal("SteerByCPU accepted an empty CPU list")
+	}
+}
+
+func TestAllowedCPUsMatchesRuntime(t *testing.T) {
+	cpus, err := AllowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cpus) != runtime.NumCPU() {
+		t.Fatalf("AllowedCPUs %v, runtime.NumCPU %d", cpus, runtime.NumCPU())
+	}
+	for i := 1; i < len(cpus); i++ {
+		if cpus[i] <= cpus[i-1] {
+			t.Fatalf("not ascending: %v", cpus)
+		}
+	}
+}
