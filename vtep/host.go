@@ -167,8 +167,8 @@ type HostOptions struct {
 	// (tap.Options.WaitInThread, underlay.Options.WaitInThread), and a
 	// thread blocked in a system call keeps its P until the runtime's
 	// monitor takes it back, so the Host raises GOMAXPROCS by one for each
-	// such routine while it runs. An error is logged once; the routine
-	// then runs unbound.
+	// such routine while it runs (up to five times what it was without).
+	// An error is logged once; the routine then runs unbound.
 	PinThread func(worker int) error
 }
 
@@ -268,8 +268,8 @@ var pinnedProcs struct {
 	n    int
 }
 
-// addPinned counts d more pinned routines and sets GOMAXPROCS to the
-// count above what it was without any.
+// addPinned counts d more pinned routines and raises GOMAXPROCS by their
+// count (up to maxExtraProcsPerBase times) over what it was without any.
 func addPinned(d int) {
 	p := &pinnedProcs
 	p.mu.Lock()
@@ -278,8 +278,17 @@ func addPinned(d int) {
 		p.base = runtime.GOMAXPROCS(0)
 	}
 	p.n += d
-	runtime.GOMAXPROCS(p.base + p.n)
+	// Bounded, so that many links do not multiply the runtime's per-P
+	// work (GC workers): past the bound, a P held by a sleeping thread
+	// is taken back by the runtime's monitor after a tick.
+	runtime.GOMAXPROCS(p.base + min(p.n, maxExtraProcsPerBase*p.base))
 }
+
+// maxExtraProcsPerBase bounds the GOMAXPROCS raise for pinned routines
+// to this many times the GOMAXPROCS without them: room for one link with
+// a worker per CPU, each with a transmit routine and a receive routine
+// per socket family, twice over.
+const maxExtraProcsPerBase = 4
 
 // randomMAC returns a random unicast, locally administered address
 // (eth_random_addr).
