@@ -242,7 +242,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 
-	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "workers", workers, "pid", os.Getpid())
+	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "workers", workers, "worker_cpus", ls.pinCPUs, "steer_by_cpu", ls.steerCPUs() != nil, "pid", os.Getpid())
 	h := control.NewHandler(backend{d}, control.HandlerOptions{Version: version, Logger: log})
 	if err := control.Serve(ctx, ln, h); err != nil {
 		log.Error("control server failed", "err", err)
