@@ -3,7 +3,6 @@ package underlay
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"syscall"
 
@@ -203,15 +202,12 @@ func (s *sender) openFlow(k flowKey) (*flowSock, error) {
 		af = sys.AF_INET6
 	}
 	setup := s.flowSetup(k)
-	var f *os.File
+	var rc syscall.RawConn
+	var closer io.Closer
 	err := c.netns.Do(func() (err error) {
-		f, err = sys.Socket(af, sys.SOCK_DGRAM, sys.IPPROTO_UDP, fmt.Sprintf("flow%d:%d", c.family, k.sport), setup)
+		rc, closer, err = sys.SocketConn(af, sys.SOCK_DGRAM, sys.IPPROTO_UDP, fmt.Sprintf("flow%d:%d", c.family, k.sport), setup, c.inThread)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	rc, closer, err := sys.RawConnOf(f, c.inThread)
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,8 @@ type LinuxConn struct {
 	// inThread: sockets wait in their thread, not Go's poller
 	// (Options.WaitInThread).
 	inThread bool
+	// steered: the reuseport group steers by CPU (Options.SteerCPUs).
+	steered bool
 
 	udp   io.Closer
 	udpRC syscall.RawConn
@@ -202,7 +204,8 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 	}
 	name := fmt.Sprintf("udp%d:%d", opts.Family, opts.Port)
 	var groOK, gsoOK bool
-	f, err := sys.Socket(af, sys.SOCK_DGRAM, sys.IPPROTO_UDP, name, func(fd int) error {
+	var steered bool
+	rc, closer, err := sys.SocketConn(af, sys.SOCK_DGRAM, sys.IPPROTO_UDP, name, func(fd int) error {
 		if opts.ReusePort {
 			if err := sys.SetInt(fd, sys.SOL_SOCKET, sys.SO_REUSEPORT, 1); err != nil {
 				return err
@@ -260,10 +263,12 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 			err = sys.Bind6(fd, [16]byte{}, opts.Port)
 		}
 		if err == nil && opts.ReusePort && len(opts.SteerCPUs) > 0 {
-			err = sys.SteerByCPU(fd, opts.SteerCPUs)
+			// Without it (an old kernel, a seccomp filter) the group
+			// spreads by hash: slower, still correct.
+			steered = sys.SteerByCPU(fd, opts.SteerCPUs) == nil
 		}
 		return err
-	})
+	}, opts.WaitInThread)
 	if err != nil {
 		if errors.Is(err, sys.EADDRINUSE) {
 			// Also ErrAddrInUse, as the in-memory network reports it.
@@ -271,10 +276,7 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 		}
 		return nil, fmt.Errorf("underlay: listen udp%d port %d: %w", opts.Family, opts.Port, err)
 	}
-	c.udpRC, c.udp, err = sys.RawConnOf(f, opts.WaitInThread)
-	if err != nil {
-		return nil, fmt.Errorf("underlay: listen udp%d port %d: %w", opts.Family, opts.Port, err)
-	}
+	c.udpRC, c.udp, c.steered = rc, closer, steered
 	c.gro = groOK
 	c.gso.Store(gsoOK)
 	c.udpRC.Control(func(fd uintptr) { c.port, err = sys.LocalPort(int(fd)) })
@@ -284,14 +286,10 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 	}
 
 	if c.mode == SendAuto || c.mode == SendRaw {
-		raw, err := openRaw(af, opts.Device, opts.SendBuffer)
+		rawRC, raw, err := openRaw(af, opts.Device, opts.SendBuffer, opts.WaitInThread)
 		switch {
 		case err == nil:
-			c.rawRC, c.raw, err = sys.RawConnOf(raw, opts.WaitInThread)
-			if err != nil {
-				c.udp.Close()
-				return nil, err
-			}
+			c.rawRC, c.raw = rawRC, raw
 			c.mode = SendRaw
 		case c.mode == SendRaw:
 			c.udp.Close()
@@ -333,8 +331,8 @@ func setBuffers(fd, rcv, snd int) {
 // openRaw opens the transmit-only raw socket: IPPROTO_RAW implies
 // IP_HDRINCL (IPv4) and header inclusion for IPv6 (inet6_create sets
 // hdrincl for IPPROTO_RAW). IPPROTO_RAW sockets never receive.
-func openRaw(af int, dev string, sndbuf int) (*os.File, error) {
-	f, err := sys.Socket(af, sys.SOCK_RAW, sys.IPPROTO_RAW, "raw", func(fd int) error {
+func openRaw(af int, dev string, sndbuf int, inThread bool) (syscall.RawConn, io.Closer, error) {
+	rc, closer, err := sys.SocketConn(af, sys.SOCK_RAW, sys.IPPROTO_RAW, "raw", func(fd int) error {
 		setBuffers(fd, -1, sndbuf)
 		if dev != "" {
 			if err := sys.SetString(fd, sys.SOL_SOCKET, sys.SO_BINDTODEVICE, dev); err != nil {
@@ -347,12 +345,17 @@ func openRaw(af int, dev string, sndbuf int) (*os.File, error) {
 		}
 		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1)
 		return nil
-	})
+	}, inThread)
 	if err != nil {
-		return nil, fmt.Errorf("underlay: raw socket: %w", err)
+		return nil, nil, fmt.Errorf("underlay: raw socket: %w", err)
 	}
-	return f, nil
+	return rc, closer, nil
 }
+
+// SteeredByCPU reports whether Options.SteerCPUs took effect: false when
+// none were given or the kernel refused the program, and then the group
+// spreads datagrams by the flow hash.
+func (c *LinuxConn) SteeredByCPU() bool { return c.steered }
 
 // BatchSize returns the preferred number of buffers per Read and Write.
 func (c *LinuxConn) BatchSize() int { return c.batch }

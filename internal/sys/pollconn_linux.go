@@ -22,10 +22,12 @@ import (
 // waits, with its P (the runtime takes a P back from a system call only
 // after a sysmon tick): the datapath has a fixed few such goroutines (one
 // per TAP queue and per socket), and vtep.Host raises GOMAXPROCS by as
-// many so that they never leave other goroutines without a P.
+// many (within a bound) so that they rarely leave other goroutines without
+// a P.
 //
 // Reads and Writes may run concurrently. Close wakes them through an
-// eventfd.
+// eventfd and waits for them to return, so a callback must not call Close
+// or another method of the same PollConn.
 type PollConn struct {
 	fd     int
 	wake   int // eventfd, readable once Close has begun
@@ -96,6 +98,7 @@ func (c *PollConn) wait(fn func(fd uintptr) bool, events int16) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	fds := [2]unix.PollFd{{Fd: int32(c.fd), Events: events}, {Fd: int32(c.wake), Events: unix.POLLIN}}
+	stuck := false
 	for {
 		if c.closed.Load() {
 			return os.ErrClosed
@@ -103,15 +106,33 @@ func (c *PollConn) wait(fn func(fd uintptr) bool, events int16) error {
 		if fn(uintptr(c.fd)) {
 			return nil
 		}
-		// ppoll with no timeout and no signal mask: a blocking system call
-		// that the runtime sees as one (entersyscall), so its P can be
-		// taken for other goroutines while it sleeps.
-		_, _, e := syscall.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 2, 0, 0, 0, 0)
+		// ppoll is level-triggered and always reports an error or hang-up
+		// on the descriptor, which the callback may not clear (a socket's
+		// error queue, a TAP being torn down). Go's edge-triggered poller
+		// would report it once; here, while it lasts, the next wait is a
+		// millisecond's sleep on the eventfd alone instead of a spin.
+		n, fdsp, ts := uintptr(2), &fds[0], (*unix.Timespec)(nil)
+		var pause unix.Timespec
+		if stuck {
+			pause.Nsec = stuckPause
+			n, fdsp, ts = 1, &fds[1], &pause
+		}
+		// ppoll with no signal mask: a blocking system call that the
+		// runtime sees as one (entersyscall), so its P can be taken for
+		// other goroutines while it sleeps.
+		_, _, e := syscall.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(fdsp)), n, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
 		if e != 0 && e != unix.EINTR {
 			return os.NewSyscallError("ppoll", e)
 		}
+		r := fds[0].Revents
+		stuck = !stuck && e == 0 && r&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 && r&events == 0
+		fds[0].Revents = 0
 	}
 }
+
+// stuckPause is how long PollConn waits between attempts while the
+// descriptor reports only an error condition.
+const stuckPause = 1_000_000 // ns
 
 // Close wakes waiting operations, waits for them to return and closes the
 // descriptor. Later operations return os.ErrClosed.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -281,4 +282,58 @@ func TestAllowedCPUsMatchesRuntime(t *testing.T) {
 			t.Fatalf("not ascending: %v", cpus)
 		}
 	}
+}
+
+// TestPollConnDoesNotSpinOnErrorCondition: a UDP socket with IP_RECVERR
+// whose datagram drew an ICMP port unreachable keeps the error in its
+// error queue, so ppoll reports POLLERR every time while reads find
+// nothing. Waiting must not turn into a busy loop (it spun 400k times in
+// 200 ms before the fix; Go's edge-triggered poller calls once).
+func TestPollConnDoesNotSpinOnErrorCondition(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_RECVERR, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// A port nobody listens on: bind one, note it, close it.
+	p, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Bind(p, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	closed, _ := unix.Getsockname(p)
+	unix.Close(p)
+	if err := unix.Connect(fd, closed); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewPollConn(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(fd, []byte("x"))
+	buf := make([]byte, 16)
+	var calls atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Read(func(fd uintptr) bool {
+			calls.Add(1)
+			_, err := unix.Read(int(fd), buf)
+			// The first read reports ECONNREFUSED (sk_err); the error
+			// queue entry stays. Go on waiting as a datapath reader would.
+			return err != unix.EAGAIN && err != unix.ECONNREFUSED
+		})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	n := calls.Load()
+	c.Close()
+	if err := <-done; !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read returned %v, want os.ErrClosed", err)
+	}
+	if n > 2000 {
+		t.Fatalf("the callback ran %d times in 200 ms with nothing to read: a busy loop", n)
+	}
+	t.Logf("callback ran %d times in 200 ms", n)
 }

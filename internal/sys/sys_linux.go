@@ -2,6 +2,7 @@ package sys
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 	"unsafe"
@@ -157,6 +158,35 @@ func Socket(family, typ, proto int, name string, setup func(fd int) error) (*os.
 		}
 	}
 	return os.NewFile(uintptr(fd), name), nil
+}
+
+// SocketConn is Socket returning the RawConn to do the socket's I/O
+// through and what closes it: with inThread a PollConn that owns the
+// descriptor, which never enters Go's poller; else the os.File's.
+func SocketConn(family, typ, proto int, name string, setup func(fd int) error, inThread bool) (syscall.RawConn, io.Closer, error) {
+	if !inThread {
+		f, err := Socket(family, typ, proto, name, setup)
+		if err != nil {
+			return nil, nil, err
+		}
+		return RawConnOf(f, false)
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socket", err)
+	}
+	if setup != nil {
+		if err := setup(fd); err != nil {
+			unix.Close(fd)
+			return nil, nil, err
+		}
+	}
+	c, err := NewPollConn(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	return c, c, nil
 }
 
 // Socket types.
