@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -278,6 +279,12 @@ func addPinned(d int) {
 		p.base = runtime.GOMAXPROCS(0)
 	}
 	p.n += d
+	if p.n == 0 && os.Getenv("GOMAXPROCS") == "" {
+		// Back to the runtime's own choice, which follows the CPU limit
+		// and affinity (setting GOMAXPROCS stops that).
+		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
 	// Bounded, so that many links do not multiply the runtime's per-P
 	// work (GC workers): past the bound, a P held by a sleeping thread
 	// is taken back by the runtime's monitor after a tick.
@@ -482,6 +489,14 @@ func (h *Host) acquireSocketLocked(k SocketKey) (*socket, error) {
 	if s, ok := h.sockets[k]; ok {
 		s.refs++
 		return s, nil
+	}
+	for other := range h.sockets {
+		if other.IPv6 == k.IPv6 && other.Port == k.Port {
+			// vxlan_sock_add opens a second socket for other receive
+			// flags, and binding it fails. Several workers' sockets
+			// (SO_REUSEPORT) would join the first ones' group instead.
+			return nil, fmt.Errorf("vtep: open socket %v: port used by socket %v with other receive flags: %w (%w)", k, other, syscall.EADDRINUSE, underlay.ErrAddrInUse)
+		}
 	}
 	conns := make([]underlay.Conn, 0, h.workers)
 	for range h.workers {

@@ -3,6 +3,7 @@ package vtep_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -416,3 +417,32 @@ const (
 	fdbPermanent = fdb.StatePermanent | fdb.StateNoARP
 	fdbSelf      = fdb.FlagSelf
 )
+
+// TestOtherRecvFlagsOnAUsedPortRefused: a link whose receive flags differ
+// from those of the links already on its port needs a socket of its own
+// on that port, and the kernel's bind of it fails (vxlan_sock_add →
+// udp_sock_create: "RTNETLINK answers: Address already in use"). The same
+// holds with several workers, whose SO_REUSEPORT sockets would otherwise
+// join the first socket's group. The other family and other ports are
+// free.
+func TestOtherRecvFlagsOnAUsedPortRefused(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers %d", workers), func(t *testing.T) {
+			bubble(t, netlab.Options{Workers: workers}, func(t *testing.T, lab *netlab.Lab) {
+				h := lab.MustAddHost(t, "h1", "192.0.2.1", "2001:db8::1")
+				h.MustAddLink(t, "vx0", "id 42 dstport 4789")
+				_, err := h.AddLink("vx1", "id 43 dstport 4789 gbp")
+				if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, underlay.ErrAddrInUse) {
+					t.Fatalf("gbp link on the port of a plain one: err = %v, want EADDRINUSE", err)
+				}
+				h.MustAddLink(t, "vx2", "id 43 dstport 4790 gbp")
+				h.MustAddLink(t, "vx6", "id 43 local 2001:db8::1 dstport 4789 gbp")
+				// Once the plain link is gone, the port takes gbp links.
+				if err := h.VTEP.DelLink("vx0"); err != nil {
+					t.Fatal(err)
+				}
+				h.MustAddLink(t, "vx1", "id 43 dstport 4789 gbp")
+			})
+		})
+	}
+}
