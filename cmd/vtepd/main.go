@@ -178,16 +178,15 @@ func run(args []string, stderr io.Writer) int {
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	ls := &linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch}
+	ls := &linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch, log: log}
 	var pinThread func(int) error
 	if o.pin {
-		cpus, err := sys.AllowedCPUs()
-		if err != nil {
-			log.Error("cannot read the CPUs the daemon may use; run with -pin off", "err", err)
-			return 1
+		if cpus, err := sys.AllowedCPUs(); err != nil {
+			log.Warn("cannot read the CPUs the daemon may use; workers run unpinned", "err", err)
+		} else {
+			ls.pinCPUs = workerCPUs(cpus, workers)
+			pinThread = func(w int) error { return sys.PinThread(ls.pinCPUs[w%len(ls.pinCPUs)]) }
 		}
-		ls.pinCPUs = workerCPUs(cpus, workers)
-		pinThread = func(w int) error { return sys.PinThread(ls.pinCPUs[w%len(ls.pinCPUs)]) }
 	}
 	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread)
 	if err != nil {

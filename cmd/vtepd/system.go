@@ -1,7 +1,9 @@
 package main
 
 import (
+	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/header"
@@ -44,6 +46,9 @@ type linuxSystem struct {
 	// to the worker on the CPU that processed them.
 	pinCPUs []int
 	socks   sockRegistry
+	// log, if not nil, gets a warning once when steering by CPU fails.
+	log         *slog.Logger
+	steerWarned atomic.Bool
 }
 
 var _ system = (*linuxSystem)(nil)
@@ -126,6 +131,9 @@ func (s *linuxSystem) Opener() vtep.Opener {
 		s.socks.opened(k, s.workers, c, err)
 		if err != nil {
 			return nil, err
+		}
+		if s.steerCPUs() != nil && !c.SteeredByCPU() && s.log != nil && !s.steerWarned.Swap(true) {
+			s.log.Warn("the kernel refused steering datagrams by CPU (SO_ATTACH_REUSEPORT_CBPF); they are spread by flow hash", "port", k.Port)
 		}
 		return c, nil
 	})
