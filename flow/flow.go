@@ -287,3 +287,28 @@ func SourcePort(hash uint32, min, max uint16) uint16 {
 	hash ^= hash << 16
 	return uint16((uint64(hash)*uint64(hi-lo))>>32 + uint64(lo))
 }
+
+// SourcePortIn is SourcePort moved to the nearest port of the range that
+// is congruent to class modulo n: the port a peer whose SO_REUSEPORT
+// group hands datagrams to socket (source port mod n) delivers to its
+// socket class. It is SourcePort itself when n < 2 or the range holds
+// fewer than n ports.
+func SourcePortIn(hash uint32, min, max uint16, class, n int) uint16 {
+	p := SourcePort(hash, min, max)
+	lo, hi := int(min), int(max)
+	if lo >= hi {
+		lo, hi = DefaultPortMin, DefaultPortMax
+	}
+	if n < 2 || hi-lo < n || class < 0 || class >= n {
+		return p
+	}
+	first := lo + ((class-lo%n)%n+n)%n // the lowest port of the class in range
+	q := first + (int(p)-first)/n*n
+	if int(p) < first {
+		q = first
+	}
+	if q >= hi {
+		q -= n
+	}
+	return uint16(q)
+}

@@ -261,3 +261,55 @@ func BenchmarkHashFrame(b *testing.B) {
 		_ = HashFrame(f, 9)
 	}
 }
+
+// TestSourcePortInKeepsTheClassInRange: the port is congruent to the
+// class, inside [min, max), and at most n-1 away from SourcePort's;
+// degenerate cases keep SourcePort's choice. Checked against a linear
+// search over random hashes and ranges.
+func TestSourcePortInKeepsTheClassInRange(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		min := uint16(rnd.IntN(65536))
+		max := uint16(rnd.IntN(65536))
+		if rnd.IntN(4) == 0 {
+			min, max = 0, 0
+		}
+		n := 1 + rnd.IntN(8)
+		class := rnd.IntN(n)
+		h := rnd.Uint32()
+		base := SourcePort(h, min, max)
+		got := SourcePortIn(h, min, max, class, n)
+		lo, hi := int(min), int(max)
+		if lo >= hi {
+			lo, hi = DefaultPortMin, DefaultPortMax
+		}
+		if n < 2 || hi-lo < n {
+			if got != base {
+				t.Fatalf("n %d range [%d,%d): got %d, want SourcePort's %d", n, lo, hi, got, base)
+			}
+			continue
+		}
+		if int(got)%n != class || int(got) < lo || int(got) >= hi {
+			t.Fatalf("hash %#x range [%d,%d) class %d/%d: got %d", h, lo, hi, class, n, got)
+		}
+		// The nearest in-class port at or below base (or the lowest in range).
+		want := -1
+		for p := int(base); p >= lo; p-- {
+			if p%n == class {
+				want = p
+				break
+			}
+		}
+		if want < 0 {
+			for p := lo; p < hi; p++ {
+				if p%n == class {
+					want = p
+					break
+				}
+			}
+		}
+		if int(got) != want {
+			t.Fatalf("hash %#x range [%d,%d) class %d/%d: got %d, want %d (base %d)", h, lo, hi, class, n, got, want, base)
+		}
+	}
+}

@@ -82,14 +82,13 @@ type Options struct {
 	// BatchSize is what BatchSize reports and the most packets one
 	// recvmmsg/sendmmsg handles; 0 means 64.
 	BatchSize int
-	// SteerCPUs, with ReusePort, makes the port's SO_REUSEPORT group hand
-	// a datagram to its i-th socket (in the order they were opened) when
-	// the CPU processing it is SteerCPUs[i] (sys.SteerByCPU), instead of
-	// choosing by the flow hash. A reader bound to CPU SteerCPUs[i] then
-	// gets exactly the datagrams the kernel processed on its CPU, and is
-	// woken without an interprocessor interrupt. Datagrams processed on
-	// other CPUs go by the hash.
-	SteerCPUs []int
+	// SteerBySourcePort, with ReusePort and when 2 or more, makes the
+	// port's SO_REUSEPORT group hand a datagram to its socket number
+	// (source port mod SteerBySourcePort), in the order the sockets were
+	// opened (sys.SteerBySourcePort), instead of choosing by the flow
+	// hash. Either way a flow keeps to one socket; this way a sender can
+	// choose it (flow.SourcePortIn).
+	SteerBySourcePort int
 	// WaitInThread makes reads and writes that have to wait block their OS
 	// thread in ppoll(2) on the socket, which Go's network poller then
 	// does not watch; see tap.Options.WaitInThread.
@@ -152,7 +151,8 @@ type LinuxConn struct {
 	// inThread: sockets wait in their thread, not Go's poller
 	// (Options.WaitInThread).
 	inThread bool
-	// steered: the reuseport group steers by CPU (Options.SteerCPUs).
+	// steered: the reuseport group steers by source port
+	// (Options.SteerBySourcePort).
 	steered bool
 
 	udp   io.Closer
@@ -262,10 +262,10 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 		} else {
 			err = sys.Bind6(fd, [16]byte{}, opts.Port)
 		}
-		if err == nil && opts.ReusePort && len(opts.SteerCPUs) > 0 {
+		if err == nil && opts.ReusePort && opts.SteerBySourcePort >= 2 {
 			// Without it (an old kernel, a seccomp filter) the group
-			// spreads by hash: slower, still correct.
-			steered = sys.SteerByCPU(fd, opts.SteerCPUs) == nil
+			// spreads by hash: no locality, still in order.
+			steered = sys.SteerBySourcePort(fd, af == sys.AF_INET6, opts.SteerBySourcePort) == nil
 		}
 		return err
 	}, opts.WaitInThread)
@@ -352,10 +352,10 @@ func openRaw(af int, dev string, sndbuf int, inThread bool) (syscall.RawConn, io
 	return rc, closer, nil
 }
 
-// SteeredByCPU reports whether Options.SteerCPUs took effect: false when
-// none were given or the kernel refused the program, and then the group
-// spreads datagrams by the flow hash.
-func (c *LinuxConn) SteeredByCPU() bool { return c.steered }
+// SteeredBySourcePort reports whether Options.SteerBySourcePort took
+// effect: false when not asked for or the kernel refused the program, and
+// then the group spreads datagrams by the flow hash.
+func (c *LinuxConn) SteeredBySourcePort() bool { return c.steered }
 
 // BatchSize returns the preferred number of buffers per Read and Write.
 func (c *LinuxConn) BatchSize() int { return c.batch }

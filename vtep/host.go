@@ -171,6 +171,15 @@ type HostOptions struct {
 	// such routine while it runs (up to five times what it was without).
 	// An error is logged once; the routine then runs unbound.
 	PinThread func(worker int) error
+	// SourcePortByQueue makes a link choose the outer source port of a
+	// frame read from overlay queue q of n in the class q modulo n
+	// (flow.SourcePortIn): the nearest such port to the kernel's hashed
+	// choice. A peer whose sockets are steered by source port
+	// (underlay.Options.SteerBySourcePort) then receives the flow on its
+	// worker q, and writes it to its overlay queue q, from which the
+	// replies leave in the same class: both directions of the flow stay on
+	// worker q at both ends.
+	SourcePortByQueue bool
 }
 
 // Host is one network namespace's worth of VXLAN links: the links by
@@ -188,6 +197,7 @@ type Host struct {
 	log       *slog.Logger
 	macs      func() header.MAC
 	pin       func(worker int) error
+	portByQ   bool // HostOptions.SourcePortByQueue
 	pinLogged atomic.Bool
 
 	locals atomic.Pointer[[]netip.Addr]
@@ -218,6 +228,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		log:     opts.Logger,
 		macs:    opts.MACs,
 		pin:     opts.PinThread,
+		portByQ: opts.SourcePortByQueue,
 		links:   make(map[string]*Link),
 		sockets: make(map[SocketKey]*socket),
 	}

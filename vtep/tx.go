@@ -474,7 +474,12 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	udp := pkt[ipLen:]
 	binary.BigEndian.PutUint32(udp[8:], w0)
 	binary.BigEndian.PutUint32(udp[12:], w1)
-	sport := flow.SourcePort(txHash(frame, raw, m.Protocol, l.host.seed), st.srcMin, st.srcMax)
+	var sport uint16
+	if h := txHash(frame, raw, m.Protocol, l.host.seed); l.host.portByQ {
+		sport = flow.SourcePortIn(h, st.srcMin, st.srcMax, b.queue, len(l.ports))
+	} else {
+		sport = flow.SourcePort(h, st.srcMin, st.srcMax)
+	}
 	binary.BigEndian.PutUint16(udp[0:], sport)
 	binary.BigEndian.PutUint16(udp[2:], dport)
 	binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))

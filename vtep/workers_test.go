@@ -158,3 +158,59 @@ func TestPinnedWorkersCallPinThreadAndRaiseGOMAXPROCS(t *testing.T) {
 		})
 	}
 }
+
+// TestSourcePortByQueueKeepsTheQueueClass: with
+// HostOptions.SourcePortByQueue, every outer packet of a frame read from
+// overlay queue q of n has a source port congruent to q modulo n, inside
+// the link's range, and the same for every frame of one flow; the peer
+// (steering its sockets by source port) receives and delivers them all,
+// in order.
+func TestSourcePortByQueueKeepsTheQueueClass(t *testing.T) {
+	const queues = 3
+	for _, srcport := range []string{"", "srcport 40000 40010"} {
+		t.Run("range "+srcport, func(t *testing.T) {
+			rec := &recorder{}
+			opts := netlab.Options{Trace: rec.trace, Workers: queues, Queues: queues, PipeQueueLen: 4096,
+				Host: func(_ string, o *vtep.HostOptions) { o.SourcePortByQueue = true }}
+			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+				l1, l2 := twoHosts(t, lab, srcport)
+				lo, hi := 32768, 60999
+				if srcport != "" {
+					lo, hi = 40000, 40010
+				}
+				ports := map[[2]int]uint16{} // (queue, flow) -> source port
+				const flows, per = 8, 5
+				for q := range queues {
+					for f := range flows {
+						for i := range per {
+							payload := []byte{byte(q), byte(f), byte(i)}
+							fr := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB}, uint16(1000+f), 5201, payload)
+							if err := l1.Queues[q].Inject(fr); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				if got := len(recvAll(l2)); got != queues*flows*per {
+					t.Fatalf("delivered %d frames, want %d", got, queues*flows*per)
+				}
+				for _, s := range rec.take() {
+					o := decodeOuter(t, s.pkt)
+					in := o.inner
+					p := in[len(in)-3:]
+					q, f := int(p[0]), int(p[1])
+					if int(o.sport)%queues != q || int(o.sport) < lo || int(o.sport) >= hi {
+						t.Fatalf("frame of queue %d flow %d: source port %d (range [%d,%d), %d queues)", q, f, o.sport, lo, hi, queues)
+					}
+					if old, ok := ports[[2]int{q, f}]; ok && old != o.sport {
+						t.Fatalf("queue %d flow %d: source port %d, then %d", q, f, old, o.sport)
+					}
+					ports[[2]int{q, f}] = o.sport
+				}
+				if len(ports) != queues*flows {
+					t.Fatalf("saw %d (queue, flow) pairs, want %d", len(ports), queues*flows)
+				}
+			})
+		})
+	}
+}

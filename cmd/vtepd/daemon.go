@@ -62,7 +62,9 @@ type dlink struct {
 // newDaemon returns a daemon with no links. workers is the number of
 // underlay sockets per port (vtep.HostOptions.Workers); sys opens TAPs
 // with as many queues.
-func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error) (*daemon, error) {
+// pinThread and portByQueue are vtep.HostOptions.PinThread and
+// SourcePortByQueue.
+func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error, portByQueue bool) (*daemon, error) {
 	d := &daemon{
 		log:     log,
 		sys:     sys,
@@ -74,13 +76,14 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		addrs:   map[int][]netip.Prefix{},
 	}
 	h, err := vtep.NewHost(vtep.HostOptions{
-		Opener:     sys.Opener(),
-		Neighbors:  neighbors{d.neigh},
-		Ifindex:    d.ifindexOf,
-		DefaultTTL: defaultTTL,
-		Workers:    workers,
-		Logger:     log,
-		PinThread:  pinThread,
+		Opener:            sys.Opener(),
+		Neighbors:         neighbors{d.neigh},
+		Ifindex:           d.ifindexOf,
+		DefaultTTL:        defaultTTL,
+		Workers:           workers,
+		Logger:            log,
+		PinThread:         pinThread,
+		SourcePortByQueue: portByQueue,
 	})
 	if err != nil {
 		return nil, err

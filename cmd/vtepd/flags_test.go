@@ -48,16 +48,13 @@ func TestWorkerCPUs(t *testing.T) {
 	if got := workerCPUs([]int{0, 1, 2, 3}, 2); !slices.Equal(got, []int{0, 1}) {
 		t.Errorf("workerCPUs([0 1 2 3], 2) = %v", got)
 	}
-	s := &linuxSystem{workers: 3, pinCPUs: []int{2, 5, 2}}
-	if got := s.steerCPUs(); got != nil {
-		t.Errorf("steerCPUs with two workers on CPU 2 = %v, want none (hash)", got)
+	if got := (&linuxSystem{workers: 3, pinCPUs: []int{2, 5, 2}}).steerPorts(); got != 3 {
+		t.Errorf("steerPorts with 3 pinned workers = %d, want 3", got)
 	}
-	s = &linuxSystem{workers: 2, pinCPUs: []int{2, 5}}
-	if got := s.steerCPUs(); !slices.Equal(got, []int{2, 5}) {
-		t.Errorf("steerCPUs = %v, want [2 5]", got)
+	if got := (&linuxSystem{workers: 1, pinCPUs: []int{0}}).steerPorts(); got != 0 {
+		t.Errorf("steerPorts with one worker = %d, want 0 (no group)", got)
 	}
-	s = &linuxSystem{workers: 2}
-	if got := s.steerCPUs(); got != nil {
-		t.Errorf("steerCPUs unpinned = %v, want none", got)
+	if got := (&linuxSystem{workers: 2}).steerPorts(); got != 0 {
+		t.Errorf("steerPorts unpinned = %d, want 0 (hash)", got)
 	}
 }

@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	offload := fs.String("offload", "on", "TAP and UDP segmentation and checksum offloads: on or off")
 	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
-	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and steer the datagrams each CPU processes to its worker; off: leave threads to the Go scheduler")
+	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and keep each flow on one worker by its outer source port; off: leave threads to the Go scheduler and spread flows by hash")
 	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -188,7 +188,7 @@ func run(args []string, stderr io.Writer) int {
 			pinThread = func(w int) error { return sys.PinThread(ls.pinCPUs[w%len(ls.pinCPUs)]) }
 		}
 	}
-	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread)
+	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0)
 	if err != nil {
 		log.Error("cannot start the datapath", "err", err)
 		return 1
@@ -241,7 +241,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 
-	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "workers", workers, "worker_cpus", ls.pinCPUs, "steer_by_cpu", ls.steerCPUs() != nil, "pid", os.Getpid())
+	log.Info("vtepd started", "version", version, "socket", o.socket, "offload", o.offload, "workers", workers, "worker_cpus", ls.pinCPUs, "steer_by_source_port", ls.steerPorts() != 0, "pid", os.Getpid())
 	h := control.NewHandler(backend{d}, control.HandlerOptions{Version: version, Logger: log})
 	if err := control.Serve(ctx, ln, h); err != nil {
 		log.Error("control server failed", "err", err)

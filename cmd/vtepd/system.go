@@ -43,10 +43,10 @@ type linuxSystem struct {
 	batch   int // frames per read (0: the packages' default)
 	// pinCPUs, if not nil, is the CPU of each worker (-pin on): TAP
 	// queues and sockets wait in their threads, and datagrams are steered
-	// to the worker on the CPU that processed them.
+	// by source port, which vtep senders choose by worker.
 	pinCPUs []int
 	socks   sockRegistry
-	// log, if not nil, gets a warning once when steering by CPU fails.
+	// log, if not nil, gets a warning once when steering fails.
 	log         *slog.Logger
 	steerWarned atomic.Bool
 }
@@ -89,22 +89,14 @@ func (t multiQueueTAP) Queues() []tap.Device {
 	return qs
 }
 
-// steerCPUs returns the CPUs to steer each socket of a port's SO_REUSEPORT
-// group by (underlay.Options.SteerCPUs): each worker's CPU, when every
-// worker has a CPU of its own. Otherwise (or unpinned) the kernel's flow
-// hash spreads the datagrams.
-func (s *linuxSystem) steerCPUs() []int {
+// steerPorts returns the SO_REUSEPORT group size to steer by source port
+// (underlay.Options.SteerBySourcePort): the workers, when pinned and more
+// than one; 0 leaves the kernel's flow hash.
+func (s *linuxSystem) steerPorts() int {
 	if s.workers < 2 || s.pinCPUs == nil {
-		return nil
+		return 0
 	}
-	seen := map[int]bool{}
-	for _, c := range s.pinCPUs {
-		if seen[c] {
-			return nil
-		}
-		seen[c] = true
-	}
-	return s.pinCPUs
+	return s.workers
 }
 
 // Opener opens one UDP socket per worker and (family, port, receive
@@ -118,22 +110,22 @@ func (s *linuxSystem) Opener() vtep.Opener {
 			fam = 6
 		}
 		c, err := underlay.ListenUDP(underlay.Options{
-			Family:          fam,
-			Port:            k.Port,
-			ReusePort:       s.workers > 1,
-			ZeroChecksum6RX: k.Flags&config.FlagUDPZeroCsum6RX != 0,
-			DisableGRO:      !s.offload,
-			DisableGSO:      !s.offload,
-			BatchSize:       s.batch,
-			WaitInThread:    s.pinCPUs != nil,
-			SteerCPUs:       s.steerCPUs(),
+			Family:            fam,
+			Port:              k.Port,
+			ReusePort:         s.workers > 1,
+			ZeroChecksum6RX:   k.Flags&config.FlagUDPZeroCsum6RX != 0,
+			DisableGRO:        !s.offload,
+			DisableGSO:        !s.offload,
+			BatchSize:         s.batch,
+			WaitInThread:      s.pinCPUs != nil,
+			SteerBySourcePort: s.steerPorts(),
 		})
 		s.socks.opened(k, s.workers, c, err)
 		if err != nil {
 			return nil, err
 		}
-		if s.steerCPUs() != nil && !c.SteeredByCPU() && s.log != nil && !s.steerWarned.Swap(true) {
-			s.log.Warn("the kernel refused steering datagrams by CPU (SO_ATTACH_REUSEPORT_CBPF); they are spread by flow hash", "port", k.Port)
+		if s.steerPorts() != 0 && !c.SteeredBySourcePort() && s.log != nil && !s.steerWarned.Swap(true) {
+			s.log.Warn("the kernel refused steering datagrams by source port (SO_ATTACH_REUSEPORT_CBPF); they are spread by flow hash", "port", k.Port)
 		}
 		return c, nil
 	})

@@ -194,31 +194,30 @@ func PinThread(cpu int) error {
 	return os.NewSyscallError("sched_setaffinity", unix.SchedSetaffinity(0, &set))
 }
 
-// SteerByCPU attaches to the SO_REUSEPORT group of the bound socket fd a
-// classic BPF program that hands a datagram to socket i of the group (in
-// the order the sockets joined it) when the CPU processing the datagram is
-// cpus[i]. A datagram processed on a CPU not in cpus goes by the kernel's
-// flow hash, as without a program (an index past the group's sockets
-// falls back to it, reuseport_select_sock).
-func SteerByCPU(fd int, cpus []int) error {
-	if len(cpus) == 0 || len(cpus) > 1000 {
-		return fmt.Errorf("steering by CPU: %d CPUs, want 1 to 1000", len(cpus))
+// SteerBySourcePort attaches to the SO_REUSEPORT group of the bound UDP
+// socket fd a classic BPF program that hands a datagram to socket
+// (source port mod n) of the group, in the order the sockets joined it.
+// Like the kernel's own choice by flow hash it keeps a flow on one
+// socket; unlike it, a sender can pick the socket (flow.SourcePortIn).
+// The source port is read at the fixed offset behind an IPv4 header
+// without options or the IPv6 fixed header.
+func SteerBySourcePort(fd int, v6 bool, n int) error {
+	if n < 1 {
+		return fmt.Errorf("steering by source port: %d sockets", n)
 	}
-	prog := make([]unix.SockFilter, 0, 2*len(cpus)+2)
-	prog = append(prog, unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdCPU})
-	for i, c := range cpus {
-		// if A == c { return i }
-		prog = append(prog,
-			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(c), Jt: 0, Jf: 1},
-			unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: uint32(i)})
+	off := uint32(20)
+	if v6 {
+		off = 40
 	}
-	prog = append(prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff})
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: skfNetOff + off},
+		{Code: unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K, K: uint32(n)},
+		{Code: unix.BPF_RET | unix.BPF_A},
+	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	return os.NewSyscallError("setsockopt SO_ATTACH_REUSEPORT_CBPF", unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog))
 }
 
-// Classic BPF ancillary data offsets (linux/filter.h SKF_AD_OFF, SKF_AD_CPU).
-const (
-	skfAdOff = 0xfffff000 // -0x1000 as the 32-bit K
-	skfAdCPU = 36
-)
+// skfNetOff is linux/filter.h's SKF_NET_OFF (-0x100000 as a 32-bit K):
+// loads at K = skfNetOff+x read x bytes into the network header.
+const skfNetOff = 0xfff00000

@@ -2,6 +2,7 @@ package sys
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -174,6 +175,97 @@ func TestPollConnReadDoesNotAllocate(t *testing.T) {
 	_ = n
 }
 
+// TestSteerBySourcePortPicksSocketByPort sends to a SO_REUSEPORT group of
+// n sockets from many source ports, over IPv4 and IPv6 loopback, each from
+// a thread bound to the next CPU in turn: each datagram must reach socket
+// (source port mod n), whatever the CPU that processes it. (Steering by
+// the processing CPU split the flows of a kernel vxlan peer, whose
+// sending CPU varies, over two workers and reordered them.)
+func TestSteerBySourcePortPicksSocketByPort(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6=%v", v6), func(t *testing.T) {
+			af, lo := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+			if v6 {
+				af, lo = unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}
+			}
+			cpus, err := AllowedCPUs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 3
+			var port int
+			socks := make([]int, n)
+			for i := range socks {
+				fd, err := unix.Socket(af, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Skipf("no %v socket: %v", af, err)
+				}
+				defer unix.Close(fd)
+				if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+					t.Fatal(err)
+				}
+				switch a := lo.(type) {
+				case *unix.SockaddrInet4:
+					a.Port = port
+				case *unix.SockaddrInet6:
+					a.Port = port
+				}
+				if err := unix.Bind(fd, lo); err != nil {
+					t.Fatal(err)
+				}
+				if port == 0 {
+					sa, _ := unix.Getsockname(fd)
+					switch a := sa.(type) {
+					case *unix.SockaddrInet4:
+						port = a.Port
+					case *unix.SockaddrInet6:
+						port = a.Port
+					}
+				}
+				if err := SteerBySourcePort(fd, v6, n); err != nil {
+					t.Fatal(err)
+				}
+				socks[i] = fd
+			}
+			buf := make([]byte, 16)
+			for k := range 24 {
+				tx, err := unix.Socket(af, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var sport int
+				send := func() {
+					if v6 {
+						unix.Bind(tx, &unix.SockaddrInet6{Addr: [16]byte{15: 1}})
+						sa, _ := unix.Getsockname(tx)
+						sport = sa.(*unix.SockaddrInet6).Port
+						err = unix.Sendto(tx, []byte{byte(k)}, 0, &unix.SockaddrInet6{Addr: [16]byte{15: 1}, Port: port})
+					} else {
+						unix.Bind(tx, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+						sa, _ := unix.Getsockname(tx)
+						sport = sa.(*unix.SockaddrInet4).Port
+						err = unix.Sendto(tx, []byte{byte(k)}, 0, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+					}
+				}
+				pinnedTo(t, cpus[k%len(cpus)], send)
+				unix.Close(tx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := -1
+				for i, fd := range socks {
+					if _, _, err := unix.Recvfrom(fd, buf, 0); err == nil {
+						got = i
+					}
+				}
+				if got != sport%n {
+					t.Fatalf("datagram from port %d went to socket %d, want %d", sport, got, sport%n)
+				}
+			}
+		})
+	}
+}
+
 // pinnedTo runs fn on a thread bound to cpu.
 func pinnedTo(t *testing.T, cpu int, fn func()) {
 	t.Helper()
@@ -192,80 +284,9 @@ func pinnedTo(t *testing.T, cpu int, fn func()) {
 	}
 }
 
-// TestSteerByCPUPicksTheProcessingCPUsSocket sends to a SO_REUSEPORT group
-// from threads bound to each CPU in turn. Loopback processes a datagram on
-// the sending CPU (netif_rx queues it to that CPU's backlog), so the
-// program must hand it to the socket listed for that CPU.
-func TestSteerByCPUPicksTheProcessingCPUsSocket(t *testing.T) {
-	cpus, err := AllowedCPUs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cpus) < 2 {
-		t.Skipf("needs 2 CPUs, the test may use %v", cpus)
-	}
-	cpus = cpus[:min(len(cpus), 4)]
-	// Socket i serves cpus[len-1-i]: the order is not the CPUs' own.
-	steer := make([]int, len(cpus))
-	for i := range steer {
-		steer[i] = cpus[len(cpus)-1-i]
-	}
-	var port int
-	socks := make([]int, len(cpus))
-	for i := range socks {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fd)
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != nil {
-			t.Fatal(err)
-		}
-		if port == 0 {
-			sa, _ := unix.Getsockname(fd)
-			port = sa.(*unix.SockaddrInet4).Port
-		}
-		if err := SteerByCPU(fd, steer); err != nil {
-			t.Fatal(err)
-		}
-		socks[i] = fd
-	}
-	tx, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(tx)
-	to := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
-	buf := make([]byte, 16)
-	for want, cpu := range steer {
-		for k := range 8 {
-			pinnedTo(t, cpu, func() {
-				if err := unix.Sendto(tx, []byte{byte(k)}, 0, to); err != nil {
-					t.Error(err)
-				}
-			})
-			got := -1
-			for i, fd := range socks {
-				if _, _, err := unix.Recvfrom(fd, buf, 0); err == nil {
-					if got >= 0 {
-						t.Fatalf("datagram %d sent on CPU %d arrived twice", k, cpu)
-					}
-					got = i
-				}
-			}
-			if got != want {
-				t.Fatalf("datagram %d sent on CPU %d went to socket %d, want %d (steer %v)", k, cpu, got, want, steer)
-			}
-		}
-	}
-}
-
-func TestSteerByCPURefusesNoCPUs(t *testing.T) {
-	if err := SteerByCPU(-1, nil); err == nil {
-		t.Fatal("SteerByCPU accepted an empty CPU list")
+func TestSteerBySourcePortRefusesNoSockets(t *testing.T) {
+	if err := SteerBySourcePort(-1, false, 0); err == nil {
+		t.Fatal("SteerBySourcePort accepted 0 sockets")
 	}
 }
 
