@@ -24,16 +24,7 @@ func TestLargePlainFramesLandInPlace(t *testing.T) {
 	if tp.Offloads() == 0 {
 		t.Skip("kernel granted no offloads: frames are read without a virtio_net_hdr")
 	}
-	ns.AddAddr(t, "tap0", netip.MustParsePrefix("10.1.0.1/24"))
-	ns.IP(t, "neigh", "add", "10.1.0.2", "lladdr", peerMAC.String(), "dev", "tap0", "nud", "permanent")
-	var c *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IP{10, 1, 0, 2}, Port: 9})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialThroughTAP0(t, ns)
 	q := tp.Queue(0)
 	timer := time.AfterFunc(20*time.Second, func() { tp.Close() })
 	defer timer.Stop()
@@ -87,16 +78,7 @@ func TestTxQueueLen(t *testing.T) {
 	if q := l.Attrs().TxQLen; q != 3000 {
 		t.Errorf("txqueuelen %d, want 3000", q)
 	}
-	ns.AddAddr(t, "tap0", netip.MustParsePrefix("10.1.0.1/24"))
-	ns.IP(t, "neigh", "add", "10.1.0.2", "lladdr", peerMAC.String(), "dev", "tap0", "nud", "permanent")
-	var c *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IP{10, 1, 0, 2}, Port: 9})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialThroughTAP0(t, ns)
 	const n = 2500
 	for i := range n {
 		if _, err := c.Write([]byte{byte(i >> 8), byte(i)}); err != nil {
@@ -123,4 +105,22 @@ func TestTxQueueLen(t *testing.T) {
 			next++
 		}
 	}
+}
+
+// dialThroughTAP0 gives tap0 in ns the address 10.1.0.1/24 and a permanent
+// neighbour 10.1.0.2 (peerMAC), and returns a UDP socket in ns connected to
+// 10.1.0.2:9, whose datagrams leave through tap0. It is closed at cleanup.
+func dialThroughTAP0(t *testing.T, ns *nstest.NS) *net.UDPConn {
+	t.Helper()
+	ns.AddAddr(t, "tap0", netip.MustParsePrefix("10.1.0.1/24"))
+	ns.IP(t, "neigh", "add", "10.1.0.2", "lladdr", peerMAC.String(), "dev", "tap0", "nud", "permanent")
+	var c *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IP{10, 1, 0, 2}, Port: 9})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/vtepd/vtep/checksum"
-	"github.com/vtepd/vtep/internal/nstest"
 )
 
 // groConn is an offline LinuxConn in UDP_GRO mode whose receiver holds the
@@ -181,13 +180,7 @@ func TestRebuiltIPv4HeaderChecksum(t *testing.T) {
 func TestGROBurstsStayWhole(t *testing.T) {
 	for _, fam := range []int{4, 6} {
 		t.Run(fmt.Sprintf("ipv%d", fam), func(t *testing.T) {
-			nstest.SkipUnlessRoot(t)
-			ns := nstest.NewNS(t, "growhole")
-			a := listen(t, ns, Options{Family: fam, Send: SendUDP})
-			b := listen(t, ns, Options{Family: fam})
-			if !a.GSO() || !b.GRO() {
-				t.Skipf("kernel lacks UDP GSO/GRO (gso %v gro %v)", a.GSO(), b.GRO())
-			}
+			a, b := gsoToGRO(t, "growhole", fam)
 			lo := loopback[fam]
 			const bursts, per = 3, 45
 			var out [][]byte
@@ -247,13 +240,7 @@ func TestSplitReportsVerified(t *testing.T) {
 func TestReadVerified(t *testing.T) {
 	for _, fam := range []int{4, 6} {
 		t.Run(fmt.Sprintf("ipv%d", fam), func(t *testing.T) {
-			nstest.SkipUnlessRoot(t)
-			ns := nstest.NewNS(t, "verified")
-			a := listen(t, ns, Options{Family: fam, Send: SendUDP})
-			b := listen(t, ns, Options{Family: fam})
-			if !a.GSO() || !b.GRO() {
-				t.Skipf("kernel lacks UDP GSO/GRO (gso %v gro %v)", a.GSO(), b.GRO())
-			}
+			a, b := gsoToGRO(t, "verified", fam)
 			lo := loopback[fam]
 			var out [][]byte
 			for range 5 {

@@ -270,13 +270,7 @@ func TestSendReceiveBatch(t *testing.T) {
 func TestGROSplit(t *testing.T) {
 	for _, fam := range []int{4, 6} {
 		t.Run(fmt.Sprintf("ipv%d", fam), func(t *testing.T) {
-			nstest.SkipUnlessRoot(t)
-			ns := nstest.NewNS(t, "gro")
-			a := listen(t, ns, Options{Family: fam, Send: SendUDP})
-			b := listen(t, ns, Options{Family: fam})
-			if !a.GSO() || !b.GRO() {
-				t.Skipf("kernel lacks UDP GSO/GRO (gso %v gro %v)", a.GSO(), b.GRO())
-			}
+			a, b := gsoToGRO(t, "gro", fam)
 			lo := loopback[fam]
 			const n = 40
 			bufs := make([][]byte, n)
@@ -392,6 +386,21 @@ func TestCloseUnblocksRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gsoToGRO returns, in a new namespace named after name, a UDP_SEGMENT
+// sender a (SendUDP) and a UDP_GRO receiver b of family fam; it skips the
+// test without root or when the kernel lacks either offload.
+func gsoToGRO(t *testing.T, name string, fam int) (a, b *LinuxConn) {
+	t.Helper()
+	nstest.SkipUnlessRoot(t)
+	ns := nstest.NewNS(t, name)
+	a = listen(t, ns, Options{Family: fam, Send: SendUDP})
+	b = listen(t, ns, Options{Family: fam})
+	if !a.GSO() || !b.GRO() {
+		t.Skipf("kernel lacks UDP GSO/GRO (gso %v gro %v)", a.GSO(), b.GRO())
+	}
+	return a, b
 }
 
 // vethPair joins namespaces a and b with a veth pair (veth0 in a with

@@ -470,6 +470,21 @@ type replay struct {
 	metas []tap.Meta
 }
 
+// newReplay replays frames. With partial it replaces each of them, in
+// frames itself, by a copy whose inner UDP checksum is left partial, as a
+// TAP hands it over.
+func newReplay(frames [][]byte, partial bool) *replay {
+	r := &replay{pkts: frames}
+	if partial {
+		r.metas = make([]tap.Meta, len(frames))
+		for i, f := range frames {
+			r.pkts[i] = append([]byte(nil), f...)
+			r.metas[i] = partialUDP(r.pkts[i])
+		}
+	}
+	return r
+}
+
 func (r *replay) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return r.ReadMeta(bufs, sizes, nil, offset)
 }
@@ -512,14 +527,7 @@ func TestLoopTurnsAllocsZero(t *testing.T) {
 			name := fmt.Sprintf("%dB partial=%v", size, partial)
 			// Transmit: frames from the overlay, packets to a null Conn.
 			l, b, frames := encapRig(t, size, 64, "")
-			src := &replay{pkts: frames}
-			if partial {
-				src.metas = make([]tap.Meta, len(frames))
-				for i, f := range frames {
-					src.pkts[i] = append([]byte(nil), f...)
-					src.metas[i] = partialUDP(src.pkts[i])
-				}
-			}
+			src := newReplay(frames, partial)
 			p := &port{dev: src, mdev: src}
 			if a := testing.AllocsPerRun(50, func() { l.transmitBatch(p, b) }); a != 0 {
 				t.Errorf("%s: transmit turn: %v allocations", name, a)
@@ -575,14 +583,7 @@ func BenchmarkLoopTurn(b *testing.B) {
 	for _, size := range []int{64, 1500} {
 		for _, partial := range []bool{false, true} {
 			l, tb, frames := encapRig(b, size, 64, "")
-			src := &replay{pkts: frames}
-			if partial {
-				src.metas = make([]tap.Meta, len(frames))
-				for i, f := range frames {
-					src.pkts[i] = append([]byte(nil), f...)
-					src.metas[i] = partialUDP(src.pkts[i])
-				}
-			}
+			src := newReplay(frames, partial)
 			p := &port{dev: src, mdev: src}
 			name := fmt.Sprintf("%dB/partial=%v", size, partial)
 			b.Run("transmit/"+name, func(b *testing.B) {

@@ -18,7 +18,7 @@ import (
 // link, waiting to be written. Everything is allocated once.
 type rxBatch struct {
 	worker int // the index of the socket's Conn this batch reads from
-	fails  int // consecutive failed Reads
+	fails  readFailures
 	bufs   [][]byte
 	sizes  []int
 	// verified[i] is set when the Conn vouched for packet i's whole
@@ -139,9 +139,7 @@ func (s *socket) receiveBatch(conn underlay.Conn, b *rxBatch) bool {
 		if errors.Is(err, net.ErrClosed) {
 			return false
 		}
-		s.host.stats.ReadErrors.Add(1)
-		if b.fails++; b.fails >= 100 {
-			s.host.log.Error("underlay read keeps failing; socket receive stopped", "socket", s.key.String(), "err", err)
+		if !b.fails.fail(s.host, err, "underlay read keeps failing; socket receive stopped", "socket", s.key.String()) {
 			return false
 		}
 		if n == 0 {

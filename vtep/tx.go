@@ -22,7 +22,7 @@ import (
 // allocates nothing.
 type txBatch struct {
 	queue int // the overlay queue this batch reads from
-	fails int // consecutive failed Reads
+	fails readFailures
 	bufs  [][]byte
 	sizes []int
 	metas []tap.Meta
@@ -146,6 +146,25 @@ func (l *Link) routineTransmit(q int) {
 	}
 }
 
+// readFailures counts a datapath routine's consecutive failed Reads.
+type readFailures int
+
+// maxReadFailures is how many Reads in a row may fail before the routine
+// stops.
+const maxReadFailures = 100
+
+// fail counts a failed Read (other than a close) in the host's
+// ReadErrors and reports whether the routine goes on: after
+// maxReadFailures in a row it logs msg with attrs and err, and stops.
+func (f *readFailures) fail(h *Host, err error, msg string, attrs ...any) bool {
+	h.stats.ReadErrors.Add(1)
+	if *f++; *f < maxReadFailures {
+		return true
+	}
+	h.log.Error(msg, append(attrs, "err", err)...)
+	return false
+}
+
 // transmitBatch is one turn of the transmit loop: one Read from the
 // overlay queue p and the frames it returned. It reports whether the loop
 // goes on.
@@ -162,9 +181,7 @@ func (l *Link) transmitBatch(p *port, b *txBatch) bool {
 		if errors.Is(err, net.ErrClosed) || l.gone.Load() {
 			return false
 		}
-		l.host.stats.ReadErrors.Add(1)
-		if b.fails++; b.fails >= 100 {
-			l.host.log.Error("overlay read keeps failing; link transmit stopped", "link", l.name, "err", err)
+		if !b.fails.fail(l.host, err, "overlay read keeps failing; link transmit stopped", "link", l.name) {
 			return false
 		}
 		if n == 0 {
