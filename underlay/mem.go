@@ -395,6 +395,10 @@ func (c *MemConn) Write(bufs [][]byte, offset int) (int, error) {
 // BatchSize implements Conn.
 func (c *MemConn) BatchSize() int { return c.cfg.BatchSize }
 
+// PathMTU returns the network's MTU (NetworkOptions.MTU), 0 when it has
+// none.
+func (c *MemConn) PathMTU(dst netip.Addr) int { return c.host.net.opts.MTU }
+
 // LocalPort implements Conn.
 func (c *MemConn) LocalPort() uint16 { return c.cfg.Port }
 

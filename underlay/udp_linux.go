@@ -173,6 +173,8 @@ type LinuxConn struct {
 	wmu sync.Mutex
 	w   sender
 
+	pmtu pmtuCache // PathMTU
+
 	mcMu  sync.Mutex
 	mcIf  int
 	mcRef map[mcKey]int
@@ -306,6 +308,7 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 	}
 	c.r.init(c)
 	c.w.init(c)
+	c.pmtu.init(c.family, c.port, c.device)
 	return c, nil
 }
 
@@ -503,6 +506,7 @@ func (c *LinuxConn) Close() error {
 	}
 	err := c.udp.Close()
 	c.w.flows.closeAll()
+	c.pmtu.close()
 	if c.mode == SendRaw {
 		c.netns.Close()
 	}

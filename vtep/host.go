@@ -115,6 +115,15 @@ type ChecksumOffloader interface {
 	TXChecksumOffload() bool
 }
 
+// PathMTUer is an optional interface of underlay.Conn: PathMTU returns
+// the MTU of the route to dst (dst_mtu of the route the kernel's vxlan
+// looks up, with any path MTU learned for it), or 0 when unknown. A Conn
+// may answer from a cache a second or so old. The datapath calls it from
+// its transmit routines, at most once per batch and remote.
+type PathMTUer interface {
+	PathMTU(dst netip.Addr) int
+}
+
 // HostOptions configures NewHost.
 type HostOptions struct {
 	// Opener opens the underlay sockets. Required.

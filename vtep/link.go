@@ -41,6 +41,7 @@ type Link struct {
 	misses    missHub
 
 	defaultMark atomic.Uint32
+	bridgePort  atomic.Bool // SetBridgePort
 
 	mu      sync.Mutex // serialises Change, SetUp and VNI filter changes
 	stopFDB context.CancelFunc
@@ -181,6 +182,15 @@ func (l *Link) Device() tap.Device { return l.dev }
 
 // IsUp reports whether the link is administratively up.
 func (l *Link) IsUp() bool { return l.up.Load() }
+
+// SetBridgePort says whether the link's interface is a port of a bridge
+// (or an Open vSwitch datapath): netif_is_any_bridge_port, which decides
+// whether a frame too big for the path MTU is answered with an ICMP error
+// instead of being sent (see doc.go, Path MTU).
+func (l *Link) SetBridgePort(on bool) { l.bridgePort.Store(on) }
+
+// BridgePort reports what SetBridgePort last set.
+func (l *Link) BridgePort() bool { return l.bridgePort.Load() }
 
 // Stats returns a snapshot of the link's counters.
 func (l *Link) Stats() Snapshot { return l.stats.Snapshot() }

@@ -31,7 +31,8 @@ type socket struct {
 	// payloadVerified: every Conn delivers only packets whose non-zero
 	// UDP checksum it verified (PayloadVerifier).
 	payloadVerified bool
-	txCsumOffload   bool // the Conn computes UDP checksums
+	txCsumOffload   bool      // the Conn computes UDP checksums
+	pmtu            PathMTUer // the Conn's path MTUs, or nil
 
 	ipID atomic.Uint32 // IPv4 identification counter
 }
@@ -62,6 +63,7 @@ func newSocket(h *Host, k SocketKey, conns []underlay.Conn) *socket {
 	if o, ok := conn.(ChecksumOffloader); ok {
 		s.txCsumOffload = o.TXChecksumOffload()
 	}
+	s.pmtu, _ = conn.(PathMTUer)
 	s.payloadVerified = true
 	for _, c := range conns {
 		if v, ok := c.(PayloadVerifier); !ok || !v.RXPayloadVerified() {

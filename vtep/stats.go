@@ -162,6 +162,13 @@ type Stats struct {
 	// Bypassed counts frames delivered to a local link without
 	// encapsulation (local bypass and RSC to a bridge-local remote).
 	Bypassed atomic.Uint64
+	// PMTUExceeded counts frames whose network packet was larger than the
+	// path MTU to their remote less the encapsulation (the condition of
+	// skb_tunnel_check_pmtu); PMTUErrors counts the ICMP Fragmentation
+	// Needed / ICMPv6 Packet Too Big errors built for them and delivered
+	// back through the link.
+	PMTUExceeded atomic.Uint64
+	PMTUErrors   atomic.Uint64
 	// Learned and Migrated count FDB entries created and moved by learning.
 	Learned  atomic.Uint64
 	Migrated atomic.Uint64
@@ -234,6 +241,8 @@ func (st *Stats) Snapshot() Snapshot {
 	add("l3_misses", &st.L3Misses)
 	add("misses_dropped", &st.MissesDropped)
 	add("bypassed", &st.Bypassed)
+	add("tx_pmtu_exceeded", &st.PMTUExceeded)
+	add("tx_pmtu_errors", &st.PMTUErrors)
 	add("fdb_learned", &st.Learned)
 	add("fdb_migrated", &st.Migrated)
 	add("rx_csum_partial", &st.RXChecksumPartial)

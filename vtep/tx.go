@@ -48,6 +48,8 @@ type txBatch struct {
 	one     [1][]byte   // single-frame overlay writes (bypass, replies)
 	oneMeta [1]tap.Meta //
 	reply   []byte      // proxy ARP/ND reply scratch buffer
+	icmp    []byte      // PMTU error scratch buffer
+	mtu     mtuCache    // the last path MTU answer, this batch
 }
 
 // txQueue holds the outer packets of one family. pkts[i] is a whole buffer
@@ -82,6 +84,7 @@ func newTXBatch(n, bufSize int) *txBatch {
 		bufSize: bufSize,
 		limit:   max(n, 64),
 		reply:   make([]byte, tap.Headroom+128),
+		icmp:    make([]byte, tap.Headroom+pmtuErrorMax),
 	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, bufSize)
@@ -197,6 +200,7 @@ func (l *Link) transmitBatch(p *port, b *txBatch) bool {
 // metadata in b.metas, then writes the outer packets.
 func (l *Link) transmit(b *txBatch, n int) {
 	b.last.e = nil
+	b.mtu.valid = false
 	st := l.state.Load()
 	l.fdb.Tick()
 	up := l.up.Load()
@@ -437,6 +441,10 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	} else {
 		df = ti.DontFragment
 	}
+	if mtu := b.pathMTU(s, dstIP); mtu > 0 && l.checkPMTU(b, st, buf, size, maclen, et, raw || ti != nil, v6, mtu, vni) {
+		return
+	}
+
 	tos = header.ECNEncapsulate(tos, dsfield(nh, et))
 	if ttl == 0 {
 		ttl = l.host.ttl

@@ -362,6 +362,18 @@ func (d *daemon) onLink(ev kernelnet.LinkEvent) {
 		return // a deletion notification follows
 	}
 	kl = fresh
+	// netif_is_any_bridge_port: a frame too big for the path MTU is then
+	// answered with an ICMP error instead of being sent.
+	bridgePort := false
+	if kl.MasterIndex != 0 {
+		if m, err := d.sys.LinkByIndex(kl.MasterIndex); err == nil {
+			bridgePort = m.Kind == "bridge" || m.Kind == "openvswitch"
+		}
+	}
+	if bridgePort != dl.link.BridgePort() {
+		dl.link.SetBridgePort(bridgePort)
+		d.log.Info("bridge port state changed", "link", dl.name, "bridge_port", bridgePort)
+	}
 	if kl.Name != dl.name {
 		d.log.Warn("vtep links cannot be renamed; the link keeps its name in vtepd", "link", dl.name, "ifname", kl.Name)
 	}
