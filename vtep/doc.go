@@ -161,9 +161,18 @@
 //     dev_ready drops, which the kernel only does in a race.
 //   - Routes are not consulted: "local" addresses are [HostOptions].LocalAddrs,
 //     the outer source is the link's local address or the host's first
-//     address of the family, and TTL auto is DefaultTTL. PMTU checks
-//     (skb_tunnel_check_pmtu), nexthop FDB entries and the MDB are not
-//     implemented.
+//     address of the family, and TTL auto is DefaultTTL. The path MTU of
+//     a remote comes from the Conn ([PathMTUer]). Nexthop FDB entries and
+//     the MDB are not implemented.
+//   - Path MTU (skb_tunnel_check_pmtu): on a routed link the kernel lowers
+//     the PMTU of the frame's route; a TAP has no route of ours, so the
+//     ICMP error the kernel builds on a bridge port is delivered on a
+//     routed link too (and the frame is still sent, as there), which
+//     gives the host's stack the same route exception for local senders.
+//     The kernel skips the error for frames the bridge itself sent
+//     (PACKET_HOST); a TAP cannot tell them apart, so they get it too.
+//     VLAN-tagged and raw GPE frames, and frames with tunnel metadata,
+//     are counted but get no error.
 //   - IPv4 identification uses one counter per socket rather than the
 //     kernel's hashed ip_idents buckets.
 //   - Frames read while a link is down are dropped (tx_dev_down); the
