@@ -1,7 +1,9 @@
 package interop
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +41,59 @@ func TestPMTUException(t *testing.T) {
 			if st.Vtep["tx_pmtu_exceeded"] == 0 || st.Vtep["tx_pmtu_errors"] == 0 {
 				t.Errorf("tx_pmtu_exceeded %d, tx_pmtu_errors %d: want both counted", st.Vtep["tx_pmtu_exceeded"], st.Vtep["tx_pmtu_errors"])
 			}
+		}
+	})
+}
+
+// TestPMTUBridgedException: with vx0 a port of a bridge that a client
+// namespace reaches over a veth, the oversized DF ping of the client is
+// answered by the tunnel with an ICMP Fragmentation Needed and not sent
+// (skb_tunnel_check_pmtu with reply; pmtu.sh
+// pmtu_ipv4_br_vxlan4_exception): the client, which has no tunnel of its
+// own, gets a PMTU exception of 1250, and the peer VTEP receives nothing.
+func TestPMTUBridgedException(t *testing.T) {
+	forEachKind(t, func(t *testing.T, dut kind) {
+		_, h1, h2 := pair(t, dut, labConfig{})
+		h1.ns.IP(t, "link", "add", "br0", "type", "bridge")
+		h1.ns.IP(t, "link", "set", vxDev, "master", "br0")
+		c := nstest.NewNS(t, "client")
+		client := netip.MustParsePrefix("192.0.2.100/24")
+		_, brPort := nstest.AddVeth(t, c, h1.ns, nstest.Veth{NameA: "eth0", NameB: "vc0", AddrsA: []netip.Prefix{client}})
+		h1.ns.IP(t, "link", "set", brPort, "master", "br0")
+		h1.ns.LinkUp(t, "br0")
+		dst := h2.In4()
+		nstest.WaitFor(t, 10*time.Second, "the client reaching "+dst.String(), func() error {
+			out, _ := c.Exec(context.Background(), "ping", "-c", "1", "-W", "1", dst.String())
+			if !strings.Contains(out, " 0% packet loss") {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+		h1.ns.IP(t, "route", "replace", h2.Underlay().String()+"/32", "dev", ulDev, "mtu", "1300")
+		big := func() {
+			c.Exec(context.Background(), "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1300", dst.String())
+		}
+		exception := func() error {
+			out := c.IP(t, "route", "get", dst.String())
+			if !strings.Contains(out, "mtu 1250") {
+				return fmt.Errorf("ip route get: %s", strings.TrimSpace(out))
+			}
+			return nil
+		}
+		// vtepd learns that vx0 is a bridge port from a link notification,
+		// and reads the route MTU at most a second late.
+		nstest.WaitFor(t, 10*time.Second, "a PMTU exception of 1250 in the client", func() error {
+			big()
+			return exception()
+		})
+		c.IP(t, "route", "flush", "cache")
+		before := h2.Stats(t).RX.Packets
+		big()
+		if err := exception(); err != nil {
+			t.Errorf("after flushing the client's cache, one more ping: %v", err)
+		}
+		if after := h2.Stats(t).RX.Packets; after != before {
+			t.Errorf("the peer received %d packets for the oversized ping, want 0 (the error replaces it on a bridge port)", after-before)
 		}
 	})
 }
