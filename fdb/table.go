@@ -96,6 +96,8 @@ type Table struct {
 	remote        netip.Addr // default destination, unspecified if none
 	remoteIfindex int
 	subs          []*subscriber
+
+	mdb mdb // the multicast database (mdb.go), with a lock of its own
 }
 
 // New returns a table for the link described by cfg, with the default
