@@ -90,6 +90,10 @@ const (
 	// is administratively down. The kernel never transmits on a down
 	// device; no device counter is bumped.
 	DropTXDevDown
+	// DropMDBNoRemote: the frame's MDB entry has no remote it may be sent
+	// to: all are blocked, or INCLUDE remotes of a (*, G)
+	// (vxlan_mdb_xmit, VXLAN_NO_REMOTE). No device counter is bumped.
+	DropMDBNoRemote
 
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
@@ -120,6 +124,7 @@ var dropNames = [NumDropReasons]string{
 	DropUnderlayWrite:     "underlay_write",
 	DropTXTooBig:          "tx_too_big",
 	DropTXDevDown:         "tx_dev_down",
+	DropMDBNoRemote:       "mdb_no_remote",
 }
 
 // String returns the counter name of r, e.g. "vni_not_found".

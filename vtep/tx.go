@@ -226,7 +226,7 @@ func isRaw(st *linkState, m *tap.Meta) bool {
 }
 
 // xmit is vxlan_xmit for the frame buf[tap.Headroom:][:size]: tunnel
-// metadata (external mode), proxy ARP/ND, FDB lookup with route
+// metadata (external mode), proxy ARP/ND, the MDB, FDB lookup with route
 // short-circuit, the all-zeros fallback and L2 misses, then one
 // vxlan_xmit_one per remote.
 func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta) {
@@ -267,6 +267,9 @@ func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta
 				return
 			}
 		}
+	}
+	if l.fdb.HasMDB() && l.mdbXmit(b, st, buf, size, m, vni) {
+		return
 	}
 	dst := header.MAC(frame[0:6])
 	f := b.lookup(l, dst, vni)
