@@ -11,6 +11,7 @@ import (
 
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
 )
 
 // fakeBackend is an in-memory Backend with real FDB tables. It records the
@@ -246,6 +247,75 @@ func (b *fakeBackend) FDB(ctx context.Context, dev string) ([]FDBEntry, error) {
 			}
 			out = append(out, EntryFromNeigh(n, nb, via))
 		}
+	}
+	if dev != "" && b.links[dev] == nil {
+		return nil, ErrNoDevice(dev)
+	}
+	return out, nil
+}
+
+func (b *fakeBackend) UpdateMDB(ctx context.Context, op MDBOp, dev string, req fdb.MDBRequest, via string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("UpdateMDB %s %s grp=%v src=%v dst=%v via=%q", op, dev, req.Group, req.Source, req.Dst, via); err != nil {
+		return err
+	}
+	l, ok := b.links[dev]
+	if !ok {
+		return ErrNoDevice(dev)
+	}
+	switch via {
+	case "":
+	case "eth0":
+		req.Ifindex = 2
+	default:
+		return ErrNoDevice(via)
+	}
+	switch op {
+	case MDBAdd:
+		return l.fdb.MDBAdd(req)
+	case MDBReplace:
+		return l.fdb.MDBReplace(req)
+	case MDBDel:
+		return l.fdb.MDBDel(req)
+	}
+	return Rtnetlink(syscall.EOPNOTSUPP)
+}
+
+func (b *fakeBackend) FlushMDB(ctx context.Context, dev string, f fdb.MDBFlushFilter) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("FlushMDB %s %+v", dev, f); err != nil {
+		return 0, err
+	}
+	l, ok := b.links[dev]
+	if !ok {
+		return 0, ErrNoDevice(dev)
+	}
+	return l.fdb.MDBFlush(f)
+}
+
+func (b *fakeBackend) MDB(ctx context.Context, dev string, get *MDBGet) ([]MDBEntry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []MDBEntry
+	for n, l := range b.links {
+		if dev != "" && n != dev {
+			continue
+		}
+		es := l.fdb.MDBEntries()
+		if get != nil {
+			k := fdb.MDBKey{Group: get.Group, Source: get.Source, SrcVNI: l.fdb.VNI()}
+			if get.SrcVNI != nil {
+				k.SrcVNI = header.VNI(*get.SrcVNI)
+			}
+			e, err := l.fdb.MDBGet(k)
+			if err != nil {
+				return nil, err
+			}
+			es = []fdb.MDBEntry{e}
+		}
+		out = append(out, MDBEntries(l.index, n, l.fdb, es, func(int) string { return "eth0" })...)
 	}
 	if dev != "" && b.links[dev] == nil {
 		return nil, ErrNoDevice(dev)

@@ -45,6 +45,15 @@ type Backend interface {
 	FlushFDB(ctx context.Context, dev string, f fdb.FlushFilter) (int, error)
 	// FDB dumps the FDB of link dev, or of every link when dev is "".
 	FDB(ctx context.Context, dev string) ([]FDBEntry, error)
+	// UpdateMDB performs a bridge mdb add/replace/del on link dev; via is
+	// the name of the interface for req.Ifindex, "" for none.
+	UpdateMDB(ctx context.Context, op MDBOp, dev string, req fdb.MDBRequest, via string) error
+	// FlushMDB performs a bridge mdb flush on link dev and returns the
+	// number of remotes it deleted.
+	FlushMDB(ctx context.Context, dev string, f fdb.MDBFlushFilter) (int, error)
+	// MDB dumps the MDB of link dev, or of every link when dev is "".
+	// With get, it returns that entry of link dev, or the kernel's ENOENT.
+	MDB(ctx context.Context, dev string, get *MDBGet) ([]MDBEntry, error)
 	// Neighbors returns the neighbour table of link dev, or of every link
 	// when dev is "".
 	Neighbors(ctx context.Context, dev string) ([]Neighbor, error)
@@ -92,6 +101,9 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/fdb", h.showFDB)
 	mux.HandleFunc("POST /v1/fdb", h.updateFDB)
 	mux.HandleFunc("POST /v1/fdb/flush", h.flushFDB)
+	mux.HandleFunc("GET /v1/mdb", h.showMDB)
+	mux.HandleFunc("POST /v1/mdb", h.updateMDB)
+	mux.HandleFunc("POST /v1/mdb/flush", h.flushMDB)
 	mux.HandleFunc("GET /v1/neigh", h.showNeigh)
 	mux.HandleFunc("GET /v1/monitor", h.monitor)
 	return mux

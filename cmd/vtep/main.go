@@ -13,6 +13,13 @@
 //	        [self] [[no]permanent|[no]static|[no]dynamic] [[no]extern_learn]
 //	        [[no]router] [[no]offloaded] [[no]sticky]
 //	vtep [-s] fdb show [dev NAME]
+//	vtep mdb add|replace|del dev NAME port NAME grp GROUP [src SOURCE]
+//	        [permanent] [filter_mode include|exclude] [source_list S[,S...]]
+//	        [proto PROTO] dst IP [dst_port PORT] [vni N] [src_vni N] [via DEV]
+//	vtep mdb flush dev NAME [port NAME] [src_vni N] [proto PROTO]
+//	        [[no]permanent] [dst IP] [dst_port PORT] [vni N]
+//	vtep mdb get dev NAME grp GROUP [src SOURCE] [src_vni N]
+//	vtep [-d] [-s] mdb show [dev NAME]
 //	vtep neigh show [dev NAME]
 //	vtep monitor [fdb] [miss] [dev NAME]
 //	vtep version
@@ -51,6 +58,10 @@ type api interface {
 	FDB(ctx context.Context, dev string) ([]control.FDBEntry, error)
 	UpdateFDB(ctx context.Context, req control.FDBRequest) error
 	FlushFDB(ctx context.Context, req control.FlushRequest) (int, error)
+	MDB(ctx context.Context, dev string) ([]control.MDBEntry, error)
+	GetMDB(ctx context.Context, dev string, g control.MDBGet) ([]control.MDBEntry, error)
+	UpdateMDB(ctx context.Context, req control.MDBRequest) error
+	FlushMDB(ctx context.Context, req control.MDBFlushRequest) (int, error)
 	Neighbors(ctx context.Context, dev string) ([]control.Neighbor, error)
 	Monitor(ctx context.Context, f control.EventFilter, fn func(control.Event) error) error
 }
@@ -83,7 +94,7 @@ func usagef(format string, args ...any) error {
 }
 
 const usageText = `Usage: vtep [ OPTIONS ] OBJECT { COMMAND | help }
-where  OBJECT := { link | fdb | neigh | monitor | version }
+where  OBJECT := { link | fdb | mdb | neigh | monitor | version }
        OPTIONS := { -socket PATH | -j[son] | -s[tatistics] | -d[etails] }
 
        vtep link add NAME [ up ] [ mtu MTU ] [ address LLADDR ] type vxlan ARGS
@@ -95,6 +106,13 @@ where  OBJECT := { link | fdb | neigh | monitor | version }
                [ router ] [ extern_learn ] [ sticky ] [ use ]
        vtep fdb flush dev NAME [ FILTERS ]
        vtep fdb show [ dev NAME ]
+       vtep mdb { add | replace | del } dev NAME port NAME grp GROUP [ src SOURCE ] [ permanent ]
+               [ filter_mode { include | exclude } ] [ source_list SOURCE[,SOURCE...] ]
+               [ proto PROTO ] dst IP [ dst_port PORT ] [ vni VNI ] [ src_vni VNI ] [ via DEV ]
+       vtep mdb flush dev NAME [ port NAME ] [ src_vni VNI ] [ proto PROTO ] [ [no]permanent ]
+               [ dst IP ] [ dst_port PORT ] [ vni VNI ]
+       vtep mdb get dev NAME grp GROUP [ src SOURCE ] [ src_vni VNI ]
+       vtep mdb show [ dev NAME ]
        vtep neigh show [ dev NAME ]
        vtep monitor [ fdb ] [ miss ] [ dev NAME ]
 `
@@ -191,6 +209,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.link(ctx, rest)
 	case matches(obj, "fdb"):
 		return c.fdb(ctx, rest)
+	case matches(obj, "mdb"):
+		return c.mdb(ctx, rest)
 	case matches(obj, "neighbor"), matches(obj, "neighbour"):
 		return c.neigh(ctx, rest)
 	case matches(obj, "monitor"):

@@ -30,6 +30,10 @@ type fakeAPI struct {
 	deleted []string
 	updates []control.FDBRequest
 	flushes []control.FlushRequest
+	mdb     []control.MDBEntry
+	mdbReqs []control.MDBRequest
+	mdbFl   []control.MDBFlushRequest
+	mdbGet  []control.MDBGet
 	filter  control.EventFilter
 	gotDev  string
 }
@@ -86,6 +90,27 @@ func (f *fakeAPI) UpdateFDB(ctx context.Context, req control.FDBRequest) error {
 func (f *fakeAPI) FlushFDB(ctx context.Context, req control.FlushRequest) (int, error) {
 	f.flushes = append(f.flushes, req)
 	return 1, f.err
+}
+
+func (f *fakeAPI) MDB(ctx context.Context, dev string) ([]control.MDBEntry, error) {
+	f.gotDev = dev
+	return f.mdb, nil
+}
+
+func (f *fakeAPI) GetMDB(ctx context.Context, dev string, g control.MDBGet) ([]control.MDBEntry, error) {
+	f.gotDev = dev
+	f.mdbGet = append(f.mdbGet, g)
+	return f.mdb, f.err
+}
+
+func (f *fakeAPI) UpdateMDB(ctx context.Context, req control.MDBRequest) error {
+	f.mdbReqs = append(f.mdbReqs, req)
+	return f.err
+}
+
+func (f *fakeAPI) FlushMDB(ctx context.Context, req control.MDBFlushRequest) (int, error) {
+	f.mdbFl = append(f.mdbFl, req)
+	return 0, f.err
 }
 
 func (f *fakeAPI) Neighbors(ctx context.Context, dev string) ([]control.Neighbor, error) {

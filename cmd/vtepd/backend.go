@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"slices"
+	"syscall"
 
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
 )
 
 // backend serves the control API from the daemon.
@@ -178,6 +180,72 @@ func (b backend) FDB(ctx context.Context, dev string) ([]control.FDBEntry, error
 		for n := range dl.link.FDB().Neighs() {
 			out = append(out, control.EntryFromNeigh(dl.name, n, d.ifnameLocked(n.Ifindex)))
 		}
+	}
+	return out, nil
+}
+
+func (b backend) UpdateMDB(ctx context.Context, op control.MDBOp, dev string, req fdb.MDBRequest, via string) error {
+	d := b.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, err := d.linkLocked(dev)
+	if err != nil {
+		return err
+	}
+	if req.Ifindex, err = d.viaIndex(via); err != nil {
+		return err
+	}
+	t := dl.link.FDB()
+	switch op {
+	case control.MDBAdd:
+		return t.MDBAdd(req)
+	case control.MDBReplace:
+		return t.MDBReplace(req)
+	case control.MDBDel:
+		return t.MDBDel(req)
+	}
+	return control.Rtnetlink(syscall.EOPNOTSUPP)
+}
+
+func (b backend) FlushMDB(ctx context.Context, dev string, f fdb.MDBFlushFilter) (int, error) {
+	d := b.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, err := d.linkLocked(dev)
+	if err != nil {
+		return 0, err
+	}
+	return dl.link.FDB().MDBFlush(f)
+}
+
+func (b backend) MDB(ctx context.Context, dev string, get *control.MDBGet) ([]control.MDBEntry, error) {
+	d := b.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	links := d.sortedLocked()
+	if dev != "" {
+		dl, err := d.linkLocked(dev)
+		if err != nil {
+			return nil, err
+		}
+		links = []*dlink{dl}
+	}
+	var out []control.MDBEntry
+	for _, dl := range links {
+		t := dl.link.FDB()
+		es := t.MDBEntries()
+		if get != nil {
+			k := fdb.MDBKey{Group: get.Group.Unmap(), Source: get.Source.Unmap(), SrcVNI: t.VNI()}
+			if get.SrcVNI != nil {
+				k.SrcVNI = header.VNI(*get.SrcVNI)
+			}
+			e, err := t.MDBGet(k)
+			if err != nil {
+				return nil, err
+			}
+			es = []fdb.MDBEntry{e}
+		}
+		out = append(out, control.MDBEntries(dl.index, dl.name, t, es, d.ifnameLocked)...)
 	}
 	return out, nil
 }
