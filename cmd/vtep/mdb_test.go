@@ -18,7 +18,6 @@ var testMDB = []control.MDBEntry{
 		DstPort: 1234, VNI: u32(2000), Ifindex: 2, Via: "ul0"},
 }
 
-
 // TestMDBShowGolden: `vtep mdb show` prints what bridge(8) prints for the
 // same kernel entries (bridge/mdb.c print_mdb_entry: filter mode, source
 // list and protocol with -d, flags, then dst, dst_port, vni, src_vni and
