@@ -162,8 +162,8 @@
 //   - Routes are not consulted: "local" addresses are [HostOptions].LocalAddrs,
 //     the outer source is the link's local address or the host's first
 //     address of the family, and TTL auto is DefaultTTL. The path MTU of
-//     a remote comes from the Conn ([PathMTUer]). Nexthop FDB entries and
-//     the MDB are not implemented.
+//     a remote comes from the Conn ([PathMTUer]). Nexthop FDB entries are
+//     not implemented.
 //   - Path MTU (skb_tunnel_check_pmtu): on a routed link the kernel lowers
 //     the PMTU of the frame's route; a TAP has no route of ours, so the
 //     ICMP error the kernel builds on a bridge port is delivered on a
