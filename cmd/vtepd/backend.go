@@ -167,13 +167,9 @@ func (b backend) FDB(ctx context.Context, dev string) ([]control.FDBEntry, error
 	d := b.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	links := d.sortedLocked()
-	if dev != "" {
-		dl, err := d.linkLocked(dev)
-		if err != nil {
-			return nil, err
-		}
-		links = []*dlink{dl}
+	links, err := d.linksLocked(dev)
+	if err != nil {
+		return nil, err
 	}
 	var out []control.FDBEntry
 	for _, dl := range links {
@@ -182,6 +178,18 @@ func (b backend) FDB(ctx context.Context, dev string) ([]control.FDBEntry, error
 		}
 	}
 	return out, nil
+}
+
+// linksLocked returns link dev, or every link, sorted, when dev is "".
+func (d *daemon) linksLocked(dev string) ([]*dlink, error) {
+	if dev == "" {
+		return d.sortedLocked(), nil
+	}
+	dl, err := d.linkLocked(dev)
+	if err != nil {
+		return nil, err
+	}
+	return []*dlink{dl}, nil
 }
 
 func (b backend) UpdateMDB(ctx context.Context, op control.MDBOp, dev string, req fdb.MDBRequest, via string) error {
@@ -222,13 +230,9 @@ func (b backend) MDB(ctx context.Context, dev string, get *control.MDBGet) ([]co
 	d := b.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	links := d.sortedLocked()
-	if dev != "" {
-		dl, err := d.linkLocked(dev)
-		if err != nil {
-			return nil, err
-		}
-		links = []*dlink{dl}
+	links, err := d.linksLocked(dev)
+	if err != nil {
+		return nil, err
 	}
 	var out []control.MDBEntry
 	for _, dl := range links {
