@@ -199,12 +199,9 @@ func (b *fakeBackend) UpdateFDB(ctx context.Context, op FDBOp, dev string, req f
 	if !ok {
 		return ErrNoDevice(dev)
 	}
-	switch via {
-	case "":
-	case "eth0":
-		req.Ifindex = 2
-	default:
-		return ErrNoDevice(via)
+	var err error
+	if req.Ifindex, err = fakeVia(via); err != nil {
+		return err
 	}
 	switch op {
 	case FDBAdd:
@@ -217,6 +214,17 @@ func (b *fakeBackend) UpdateFDB(ctx context.Context, op FDBOp, dev string, req f
 		return l.fdb.Delete(req)
 	}
 	return Rtnetlink(syscall.EOPNOTSUPP)
+}
+
+// fakeVia resolves `via` names: eth0 is interface 2.
+func fakeVia(via string) (int, error) {
+	switch via {
+	case "":
+		return 0, nil
+	case "eth0":
+		return 2, nil
+	}
+	return 0, ErrNoDevice(via)
 }
 
 func (b *fakeBackend) FlushFDB(ctx context.Context, dev string, f fdb.FlushFilter) (int, error) {
@@ -264,12 +272,9 @@ func (b *fakeBackend) UpdateMDB(ctx context.Context, op MDBOp, dev string, req f
 	if !ok {
 		return ErrNoDevice(dev)
 	}
-	switch via {
-	case "":
-	case "eth0":
-		req.Ifindex = 2
-	default:
-		return ErrNoDevice(via)
+	var err error
+	if req.Ifindex, err = fakeVia(via); err != nil {
+		return err
 	}
 	switch op {
 	case MDBAdd:

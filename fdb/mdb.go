@@ -136,11 +136,19 @@ const (
 	msgMDBOnlyPermanent = "vxlan: Only permanent MDB entries are supported"
 )
 
-func mdbSourceMsg(is6 bool) string {
+func mdbFamily(is6 bool) string {
 	if is6 {
-		return "vxlan: IPv6 multicast source address is not allowed"
+		return "IPv6"
 	}
-	return "vxlan: IPv4 multicast source address is not allowed"
+	return "IPv4"
+}
+
+func mdbSourceMsg(is6 bool) string {
+	return "vxlan: " + mdbFamily(is6) + " multicast source address is not allowed"
+}
+
+func mdbSourceLenMsg(is6 bool) string {
+	return "vxlan: " + mdbFamily(is6) + " invalid source address length"
 }
 
 // mdbRemote is the table's own remote; the entry lists are replaced, never
@@ -167,11 +175,9 @@ type mdbState struct {
 // mdbFwd is the transmit view of the MDB: for each entry, the remotes a
 // frame is sent to, in list order. It is immutable once published.
 type mdbFwd struct {
-	m map[MDBKey]mdbTargets
-}
-
-type mdbTargets struct {
-	remotes []Remote // without blocked remotes and (*, G) INCLUDE ones
+	// m holds each entry's remotes without the blocked ones and those
+	// of a (*, G) in INCLUDE mode.
+	m map[MDBKey][]Remote
 }
 
 // mdb holds a Table's multicast database.
@@ -190,7 +196,6 @@ type mdbConfig struct {
 	mode    FilterMode
 	proto   uint8
 	replace bool
-	create  bool
 }
 
 // mdbParse checks r as vxlan_mdb_config_init does and resolves its
@@ -211,7 +216,7 @@ func (t *Table) mdbParse(op string, r *MDBRequest, del bool) (mdbConfig, error) 
 	src := r.Source.WithZone("")
 	if src.IsValid() {
 		if src.Is6() != g.Is6() || src.Is4In6() {
-			return fail(ErrInvalid, "vxlan: "+map[bool]string{false: "IPv4", true: "IPv6"}[g.Is6()]+" invalid source address length")
+			return fail(ErrInvalid, mdbSourceLenMsg(g.Is6()))
 		}
 		if src.IsMulticast() {
 			return fail(ErrInvalid, mdbSourceMsg(g.Is6()))
@@ -252,7 +257,7 @@ func (t *Table) mdbParse(op string, r *MDBRequest, del bool) (mdbConfig, error) 
 		for _, s := range r.Sources {
 			s = s.WithZone("")
 			if !s.IsValid() || s.Is6() != g.Is6() || s.Is4In6() {
-				return fail(ErrInvalid, "vxlan: "+map[bool]string{false: "IPv4", true: "IPv6"}[g.Is6()]+" invalid source address length")
+				return fail(ErrInvalid, mdbSourceLenMsg(g.Is6()))
 			}
 			if s.IsMulticast() {
 				return fail(ErrInvalid, mdbSourceMsg(g.Is6()))
@@ -308,7 +313,7 @@ func (t *Table) mdbUpdate(op string, r MDBRequest, replace bool) error {
 	if err != nil {
 		return err
 	}
-	c.create, c.replace = true, replace
+	c.replace = replace
 	m := &t.mdb
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -430,12 +435,12 @@ func (t *Table) MDBLookup(group, source netip.Addr, srcVNI header.VNI) (remotes 
 		return nil, false
 	}
 	k := MDBKey{Group: group, Source: source, SrcVNI: srcVNI}
-	if e, ok := f.m[k]; ok {
-		return e.remotes, true
+	if rs, ok := f.m[k]; ok {
+		return rs, true
 	}
 	k.Source = netip.Addr{}
-	if e, ok := f.m[k]; ok {
-		return e.remotes, true
+	if rs, ok := f.m[k]; ok {
+		return rs, true
 	}
 	if isLinkLocalMulticast(group) {
 		return nil, false
@@ -445,8 +450,8 @@ func (t *Table) MDBLookup(group, source netip.Addr, srcVNI header.VNI) (remotes 
 	} else {
 		k.Group = netip.IPv6Unspecified()
 	}
-	e, ok := f.m[k]
-	return e.remotes, ok
+	rs, ok := f.m[k]
+	return rs, ok
 }
 
 // isLinkLocalMulticast is ipv4_is_local_multicast (224.0.0.0/24), or an
@@ -532,9 +537,6 @@ func (s *mdbState) addRemote(e *mdbEntry, c *mdbConfig) *mdbErr {
 		r.blocked, r.mode, r.proto = c.blocked, c.mode, c.proto
 		return nil
 	}
-	if !c.create {
-		return &mdbErr{ErrNotFound, "vxlan: Create not specified and entry does not exist"}
-	}
 	r = &mdbRemote{r: c.remote, blocked: c.blocked, mode: c.mode, proto: c.proto}
 	if err := s.addSources(e, r, c); err != nil {
 		return err
@@ -563,7 +565,6 @@ func (s *mdbState) addSources(e *mdbEntry, r *mdbRemote, c *mdbConfig) *mdbErr {
 			blocked: c.mode == FilterExclude,
 			proto:   c.proto,
 			replace: c.replace,
-			create:  true,
 		}
 		if err := s.add(&sg); err != nil {
 			return err
@@ -631,7 +632,7 @@ func (m *mdb) publish(s mdbState) {
 		m.fwd.Store(nil)
 		return
 	}
-	f := &mdbFwd{m: make(map[MDBKey]mdbTargets, len(s.list))}
+	f := &mdbFwd{m: make(map[MDBKey][]Remote, len(s.list))}
 	for _, e := range s.list {
 		var rs []Remote
 		for _, r := range e.remotes {
@@ -643,7 +644,7 @@ func (m *mdb) publish(s mdbState) {
 			}
 			rs = append(rs, r.r)
 		}
-		f.m[e.key] = mdbTargets{remotes: rs}
+		f.m[e.key] = rs
 	}
 	m.fwd.Store(f)
 }

@@ -446,7 +446,7 @@ func checkMDBInvariants(tb *Table, fresh *MDBKey, dst netip.Addr) string {
 				}
 			}
 		}
-		got := ips(f.m[e.Key].remotes)
+		got := ips(f.m[e.Key])
 		if !slices.Equal(got, want) {
 			return fmt.Sprintf("transmit view of %+v is %v, want %v", e.Key, got, want)
 		}

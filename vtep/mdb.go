@@ -50,13 +50,6 @@ func (l *Link) mdbXmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 		l.drop(DropMDBNoRemote, l.vniStatsFor(st, vni))
 		return true
 	}
-	// As vxlan_mdb_xmit: the remotes after the first get clones, in list
-	// order, and the first gets the original last.
-	for i := 1; i < len(rs); i++ {
-		c := b.clone(buf, size)
-		cm := *m
-		l.xmitOne(b, st, c, size, &cm, vni, &rs[i], false)
-	}
-	l.xmitOne(b, st, buf, size, m, vni, &rs[0], false)
+	l.replicate(b, st, buf, size, m, vni, rs, false)
 	return true
 }

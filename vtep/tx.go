@@ -295,9 +295,13 @@ func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta
 		l.drop(DropNoTXTarget, l.vniStatsFor(st, vni))
 		return
 	}
-	// Head-end replication exactly as vxlan_xmit: every remote after the
-	// first gets a clone, in list order, and the first remote gets the
-	// original last.
+	l.replicate(b, st, buf, size, m, vni, rs, didRSC)
+}
+
+// replicate sends the frame to every remote of rs (not empty) as
+// vxlan_xmit and vxlan_mdb_xmit do: every remote after the first gets a
+// clone, in list order, and the first remote gets the original last.
+func (l *Link) replicate(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta, vni header.VNI, rs []fdb.Remote, didRSC bool) {
 	for i := 1; i < len(rs); i++ {
 		c := b.clone(buf, size)
 		cm := *m

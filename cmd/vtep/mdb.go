@@ -85,6 +85,14 @@ func parseIP(s, what string) (netip.Addr, error) {
 	return a, nil
 }
 
+func parseVID(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, usagef("Invalid VLAN ID %q", s)
+	}
+	return uint16(n), nil
+}
+
 // parseMDBVNI is mdb_parse_vni: a C number; the kernel checks the range.
 func parseMDBVNI(s, what string) (*uint32, error) {
 	n, err := strconv.ParseUint(s, 0, 32)
@@ -130,11 +138,7 @@ func parseMDB(op control.MDBOp, args []string) (control.MDBRequest, error) {
 		case "port":
 			req.Port = v
 		case "vid":
-			n, perr := strconv.ParseUint(v, 10, 16)
-			if perr != nil {
-				err = usagef("Invalid VLAN ID %q", v)
-			}
-			req.VID = uint16(n)
+			req.VID, err = parseVID(v)
 		case "src":
 			req.Source, err = parseIP(v, "source address")
 		case "filter_mode":
@@ -208,11 +212,7 @@ func parseMDBFlush(args []string) (control.MDBFlushRequest, error) {
 		case "port":
 			req.Port = v
 		case "vid":
-			k, perr := strconv.ParseUint(v, 10, 16)
-			if perr != nil {
-				err = usagef("Invalid VLAN ID %q", v)
-			}
-			req.VID = uint16(k)
+			req.VID, err = parseVID(v)
 		case "src_vni":
 			if n, err = parseMDBVNI(v, "source VNI"); err == nil {
 				req.SrcVNI = *n
