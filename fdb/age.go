@@ -27,7 +27,7 @@ func (t *Table) Sweep(now int64) (aged int, next int64) {
 		if timeout <= now {
 			e.setStateFlags(StateStale, e.Flags())
 			t.destroyLocked(e)
-			t.emitLocked(e, EventAged, e.Remotes()[0], Remote{}, now)
+			t.emitLocked(e, EventAged, e.firstOrZero(), Remote{}, now)
 			aged++
 		} else if timeout < next {
 			next = timeout

@@ -53,19 +53,27 @@ type Neigh struct {
 	HasSrcVNI bool
 	// Ifindex is NDA_IFINDEX (`via`); 0 when absent.
 	Ifindex int
+	// NHID is NDA_NH_ID, the nexthop group of a nexthop entry; 0 when
+	// absent. A nexthop entry's message has no Dst, Port, VNI or Ifindex.
+	NHID uint32
 	// Used and Updated are the NDA_CACHEINFO ages: time since the last
 	// transmit lookup and since the last update.
 	Used, Updated time.Duration
 }
 
-// neigh builds the message for remote r of e (vxlan_fdb_info).
-func (t *Table) neigh(k Key, s State, f Flags, r Remote) Neigh {
-	n := Neigh{MAC: k.MAC, State: s, Flags: f & 0xff, Dst: r.IP, Ifindex: r.Ifindex}
-	if r.Port != 0 && r.Port != t.port {
-		n.Port = r.Port
-	}
-	if r.VNI != t.vni {
-		n.VNI, n.HasVNI = r.VNI, true
+// neigh builds the message for remote r of e (vxlan_fdb_info), or for a
+// nexthop entry when nhid is not 0: that message carries NDA_NH_ID instead
+// of the remote's attributes.
+func (t *Table) neigh(k Key, s State, f Flags, r Remote, nhid uint32) Neigh {
+	n := Neigh{MAC: k.MAC, State: s, Flags: f & 0xff, NHID: nhid}
+	if nhid == 0 {
+		n.Dst, n.Ifindex = r.IP, r.Ifindex
+		if r.Port != 0 && r.Port != t.port {
+			n.Port = r.Port
+		}
+		if r.VNI != t.vni {
+			n.VNI, n.HasVNI = r.VNI, true
+		}
 	}
 	if t.external && k.SrcVNI != 0 {
 		n.SrcVNI, n.HasSrcVNI = k.SrcVNI, true
@@ -83,8 +91,16 @@ func (t *Table) Neighs() iter.Seq[Neigh] {
 			s, f := e.State(), e.Flags()
 			used := time.Duration(now - e.Used())
 			updated := time.Duration(now - e.Updated())
+			if nhid := e.NHID(); nhid != 0 {
+				n := t.neigh(e.key, s, f, Remote{}, nhid)
+				n.Used, n.Updated = used, updated
+				if !yield(n) {
+					return
+				}
+				continue
+			}
 			for _, r := range e.Remotes() {
-				n := t.neigh(e.key, s, f, r)
+				n := t.neigh(e.key, s, f, r, 0)
 				n.Used, n.Updated = used, updated
 				if !yield(n) {
 					return
@@ -97,7 +113,7 @@ func (t *Table) Neighs() iter.Seq[Neigh] {
 // EventNeigh returns the notification the kernel sends for ev (the ages are
 // zero).
 func (t *Table) EventNeigh(ev Event) Neigh {
-	n := t.neigh(ev.Key, ev.State, ev.Flags, ev.Remote)
+	n := t.neigh(ev.Key, ev.State, ev.Flags, ev.Remote, ev.NHID)
 	n.Deleted = ev.Type.Deleted()
 	return n
 }
@@ -164,6 +180,11 @@ func (n *Neigh) AppendText(b []byte, f *Format) []byte {
 		b = append(b, f.ifName(n.Ifindex)...)
 		b = append(b, ' ')
 	}
+	if n.NHID != 0 {
+		b = append(b, "nhid "...)
+		b = strconv.AppendUint(b, uint64(n.NHID), 10)
+		b = append(b, ' ')
+	}
 	if f != nil && f.Stats {
 		b = append(b, "used "...)
 		b = strconv.AppendInt(b, int64(n.Used/time.Second), 10)
@@ -221,6 +242,10 @@ func (n *Neigh) AppendJSON(b []byte, f *Format) []byte {
 	if n.Ifindex != 0 {
 		b = append(b, `,"viaIf":`...)
 		b = appendJSONString(b, f.ifName(n.Ifindex))
+	}
+	if n.NHID != 0 {
+		b = append(b, `,"nhid":`...)
+		b = strconv.AppendUint(b, uint64(n.NHID), 10)
 	}
 	if f != nil && f.Stats {
 		b = append(b, `,"used":`...)

@@ -23,9 +23,11 @@ var (
 	// "RTM_NEWNEIGH with invalid state"). errors.Is(err, ErrInvalid) holds.
 	ErrInvalidState error = &kernelError{errno: syscall.EINVAL, text: "Invalid argument", parent: ErrInvalid}
 	// ErrNotSupported is EOPNOTSUPP: replace of a multicast or all-zeros
-	// entry, nexthop entries, and configuration changes the kernel refuses.
+	// entry, mixing nexthop and remote entries, and configuration changes
+	// the kernel refuses.
 	ErrNotSupported error = &kernelError{errno: syscall.EOPNOTSUPP, text: "Operation not supported"}
-	// ErrFamily is EAFNOSUPPORT: the dst family differs from the link's.
+	// ErrFamily is EAFNOSUPPORT: the dst or nexthop group family differs
+	// from the link's.
 	ErrFamily error = &kernelError{errno: syscall.EAFNOSUPPORT, text: "Address family not supported by protocol"}
 	// ErrNoSpace is ENOSPC: the table holds maxaddress entries.
 	ErrNoSpace error = &kernelError{errno: syscall.ENOSPC, text: "No space left on device"}
@@ -79,12 +81,11 @@ func opErr(op string, mac header.MAC, err error, msg string) *OpError {
 const (
 	msgReplaceNonUnicast = "Cannot replace non-unicast fdb entries"
 	msgNHExclusive       = "DST, VNI, ifindex and port are mutually exclusive with NH_ID"
-	msgNHDynamic         = "A nexthop fdb cannot be dynamic"
+	msgNHOverNonNH       = "Cannot replace an existing non nexthop fdb with a nexthop"
+	msgNHAppend          = "Cannot append to a nexthop fdb"
 	msgDeviceNotFound    = "Device not found"
 	msgNotFound          = "Fdb entry not found"
 	msgFlushFlags        = "Unsupported fdb flush ndm flag bits set"
 	msgFlushState        = "Unsupported fdb flush ndm state bits set"
 	msgGroupFamily       = "New group address family does not match old group"
-	// Ours: the kernel supports nexthop groups; we do not.
-	msgNHUnsupported = "nexthop fdb entries are not supported"
 )

@@ -48,6 +48,9 @@ type Event struct {
 	// Remotes is the entry's remote list after the change (before it, for
 	// Deleted and Aged). It is shared and must not be modified.
 	Remotes []Remote
+	// NHID is the nexthop group of a nexthop entry, which has no remotes
+	// (Remote is then zero); 0 otherwise.
+	NHID uint32
 	// Time is the table clock at the change.
 	Time int64
 }
@@ -97,6 +100,7 @@ func (t *Table) emitLocked(e *Entry, typ EventType, r, prev Remote, now int64) {
 		Remote:  r,
 		Prev:    prev,
 		Remotes: e.Remotes(),
+		NHID:    e.NHID(),
 		Time:    now,
 	}
 	for _, s := range t.subs {

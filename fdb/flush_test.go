@@ -83,7 +83,7 @@ func TestFlushSelectsByStateAndFlags(t *testing.T) {
 		{"state without mask filters nothing", FlushFilter{State: StatePermanent}, nil},
 		{"src_vni other", FlushFilter{SrcVNI: 7}, all},
 		{"src_vni device", FlushFilter{SrcVNI: devVNI}, nil},
-		{"nhid matches no entry", FlushFilter{NHID: 1}, all},
+		{"nhid matches no remote entry", FlushFilter{NHID: 5}, all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := flushFixture(t, nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/nexthop"
 )
 
 // fakeClock is an injected clock; tests advance it by hand.
@@ -36,6 +37,26 @@ var (
 	ll6a  = netip.MustParseAddr("fe80::a")
 	group = netip.MustParseAddr("239.1.1.1")
 )
+
+// testNexthops returns the nexthops the tests point entries to, as `ip
+// nexthop` would create them: 1 and 2 are IPv4 FDB nexthops, 3 an IPv6 one;
+// 5 and 6 are IPv4 FDB groups, 7 is a single FDB nexthop, 9 an IPv6 FDB
+// group, 12 a group that is not for the FDB.
+func testNexthops() *nexthop.Table {
+	var t nexthop.Table
+	t.Set([]nexthop.Nexthop{
+		{ID: 1, Gateway: ip1, FDB: true},
+		{ID: 2, Gateway: ip2, FDB: true},
+		{ID: 3, Gateway: ip6a, FDB: true},
+		{ID: 4, Gateway: ip3},
+		{ID: 5, FDB: true, Group: []nexthop.Member{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}}},
+		{ID: 6, FDB: true, Group: []nexthop.Member{{ID: 2, Weight: 1}}},
+		{ID: 7, Gateway: ip3, FDB: true},
+		{ID: 9, FDB: true, Group: []nexthop.Member{{ID: 3, Weight: 1}}},
+		{ID: 12, Group: []nexthop.Member{{ID: 4, Weight: 1}}},
+	})
+	return &t
+}
 
 // newTable returns a table with device VNI 42, port 4789, IPv4 underlay,
 // and a fake clock starting at 1000 s.

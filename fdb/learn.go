@@ -99,6 +99,10 @@ func learnCheck(e *Entry, src netip.Addr, ifindex int) LearnResult {
 	if e.State().IsStatic() {
 		return LearnEntryExists
 	}
+	// "Don't override an fdb with nexthop with a learnt entry"
+	if e.NHID() != 0 {
+		return LearnEntryExists
+	}
 	return LearnMigrated
 }
 
@@ -121,7 +125,7 @@ func (t *Table) learnLocked(k Key, src netip.Addr, ifindex int) LearnResult {
 		return LearnMigrated
 	}
 	e, err := t.createLocked(k, StateReachable, FlagSelf,
-		Remote{IP: src, Port: t.port, VNI: t.vni, Ifindex: ifindex}, now)
+		Remote{IP: src, Port: t.port, VNI: t.vni, Ifindex: ifindex}, 0, now)
 	if err != nil {
 		return LearnFull
 	}

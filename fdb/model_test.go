@@ -24,7 +24,9 @@ type model struct {
 	ifindexOK func(int) bool
 	remote    netip.Addr
 	remoteIf  int
-	entries   []*mEntry
+	// nh gives what vxlan_fdb_nh_update answers for each nexthop ID.
+	nh      func(id uint32) mErr
+	entries []*mEntry
 }
 
 type mEntry struct {
@@ -32,6 +34,7 @@ type mEntry struct {
 	state         State
 	flags         Flags
 	remotes       []Remote
+	nhid          uint32
 	used, updated int64
 }
 
@@ -108,19 +111,13 @@ func (m *model) update(op Op, r Request, now int64) mErr {
 	if e != mOK {
 		return e
 	}
-	if r.NHID != 0 {
-		if r.State&(StatePermanent|StateNoARP) == 0 {
-			return mErr{ErrInvalid, msgNHDynamic}
-		}
-		return mErr{ErrNotSupported, msgNHUnsupported}
-	}
 	if nr.IP.Is6() {
 		return mErr{ErrFamily, ""}
 	}
-	return m.updateKey(op, r.MAC, src, nr, r.State, r.Flags|FlagAddedByUser, now)
+	return m.updateKey(op, r.MAC, src, nr, r.NHID, r.State, r.Flags|FlagAddedByUser, now)
 }
 
-func (m *model) updateKey(op Op, mac header.MAC, src header.VNI, nr Remote, st State, fl Flags, now int64) mErr {
+func (m *model) updateKey(op Op, mac header.MAC, src header.VNI, nr Remote, nhid uint32, st State, fl Flags, now int64) mErr {
 	i := m.find(m.key(mac, src))
 	if i < 0 {
 		if op&OpCreate == 0 {
@@ -133,6 +130,12 @@ func (m *model) updateKey(op Op, mac header.MAC, src header.VNI, nr Remote, st S
 			return mErr{ErrNoSpace, ""}
 		}
 		ne := &mEntry{key: m.key(mac, src), state: st, flags: fl &^ FlagUse, remotes: []Remote{nr}, used: now, updated: now}
+		if nhid != 0 {
+			if e := m.nh(nhid); e != mOK {
+				return e
+			}
+			ne.remotes, ne.nhid = nil, nhid
+		}
 		m.entries = append([]*mEntry{ne}, m.entries...)
 		return mOK
 	}
@@ -140,6 +143,12 @@ func (m *model) updateKey(op Op, mac header.MAC, src header.VNI, nr Remote, st S
 		return mErr{ErrExist, ""}
 	}
 	e := m.entries[i]
+	if nhid != 0 && e.nhid == 0 {
+		return mErr{ErrNotSupported, msgNHOverNonNH}
+	}
+	if nhid != 0 && op&OpAppend != 0 {
+		return mErr{ErrNotSupported, msgNHAppend}
+	}
 	stored := fl &^ FlagUse
 	changed := false
 	if stored&FlagExtLearned == 0 || e.flags&FlagAddedByUser == 0 {
@@ -152,13 +161,19 @@ func (m *model) updateKey(op Op, mac header.MAC, src header.VNI, nr Remote, st S
 		if mc {
 			return mErr{ErrNotSupported, msgReplaceNonUnicast}
 		}
-		if !slices.Contains(e.remotes, nr) {
+		if nhid != 0 && nhid != e.nhid {
+			if err := m.nh(nhid); err != mOK {
+				return err
+			}
+			e.nhid, changed = nhid, true
+		}
+		if len(e.remotes) > 0 && !slices.Contains(e.remotes, nr) {
 			e.remotes = slices.Clone(e.remotes)
 			e.remotes[0] = nr
 			changed = true
 		}
 	}
-	if op&OpAppend != 0 && mc && !slices.Contains(e.remotes, nr) {
+	if op&OpAppend != 0 && mc && e.nhid == 0 && !slices.Contains(e.remotes, nr) {
 		e.remotes = append(slices.Clone(e.remotes), nr)
 		changed = true
 	}
@@ -218,7 +233,7 @@ func (m *model) flush(f FlushFilter, down bool) (int, mErr) {
 			(mask == 0 || e.flags&mask == fl) &&
 			!(down && e.key.MAC == header.MAC{} && e.key.SrcVNI == m.vni) &&
 			(f.SrcVNI == 0 || e.key.SrcVNI == f.SrcVNI) &&
-			f.NHID == 0
+			(f.NHID == 0 || e.nhid == f.NHID)
 		if !match {
 			keep = append(keep, e)
 			continue
@@ -232,7 +247,7 @@ func (m *model) flush(f FlushFilter, down bool) (int, mErr) {
 					left = append(left, r)
 				}
 			}
-			if len(left) > 0 {
+			if len(left) > 0 || len(e.remotes) == 0 {
 				if len(left) != len(e.remotes) {
 					e.remotes = left
 				}
@@ -266,6 +281,9 @@ func (m *model) learn(mac header.MAC, v header.VNI, src netip.Addr, ifindex int,
 	}
 	e := m.entries[i]
 	e.updated = now
+	if e.nhid != 0 {
+		return LearnEntryExists
+	}
 	if e.remotes[0].IP == src && e.remotes[0].Ifindex == ifindex {
 		return LearnKnown
 	}
@@ -313,7 +331,7 @@ func (m *model) setRemote(ip netip.Addr, ifindex int, now int64) mErr {
 	}
 	if !ip.IsUnspecified() {
 		r := Remote{IP: ip, Port: m.port, VNI: m.vni, Ifindex: ifindex}
-		if e := m.updateKey(OpCreate|OpAppend, header.MAC{}, m.vni, r, StateReachable|StatePermanent, FlagSelf, now); e != mOK {
+		if e := m.updateKey(OpCreate|OpAppend, header.MAC{}, m.vni, r, 0, StateReachable|StatePermanent, FlagSelf, now); e != mOK {
 			return e
 		}
 	}
@@ -373,8 +391,12 @@ func genRequest(s source) Request {
 	if s.n(6) == 0 {
 		r.Ifindex = pick(s, []int{2, 3})
 	}
-	if s.n(40) == 0 {
-		r.NHID = 5
+	if s.n(12) == 0 {
+		// 5 and 6 are FDB groups, 7 is not a group, 8 does not exist.
+		r.NHID = pick(s, []uint32{5, 5, 6, 7, 8})
+		if s.n(3) != 0 {
+			r.Dst, r.Port, r.HasVNI, r.Ifindex = netip.Addr{}, 0, false, 0
+		}
 	}
 	for _, st := range []State{StatePermanent, StateNoARP, StateReachable, StateStale} {
 		if s.n(2) == 0 {
@@ -425,6 +447,9 @@ func genFlush(s source) FlushFilter {
 	if s.n(3) == 0 {
 		f.Dst = pick(s, dDsts)
 	}
+	if s.n(6) == 0 {
+		f.NHID = pick(s, []uint32{5, 6, 9})
+	}
 	return f
 }
 
@@ -435,7 +460,7 @@ func differential(t *testing.T, s source, steps int) {
 	clk := &fakeClock{}
 	clk.ns.Store(int64(time.Hour))
 	ifindexOK := func(i int) bool { return i == 2 }
-	cfg := Config{VNI: devVNI, Port: devPort, Clock: clk.now, IfindexExists: ifindexOK,
+	cfg := Config{VNI: devVNI, Port: devPort, Clock: clk.now, IfindexExists: ifindexOK, Nexthops: testNexthops(),
 		External:   s.n(2) == 0,
 		MaxAddress: uint32(pick(s, []int{0, 0, 2, 4})),
 		Ageing:     pick(s, []time.Duration{0, 30 * time.Second}),
@@ -448,7 +473,16 @@ func differential(t *testing.T, s source, steps int) {
 		t.Fatal(err)
 	}
 	m := &model{vni: devVNI, port: devPort, external: cfg.External, maxAddr: int(cfg.MaxAddress),
-		ageing: int64(normAgeing(cfg.Ageing)), ifindexOK: ifindexOK, remote: netip.IPv4Unspecified()}
+		ageing: int64(normAgeing(cfg.Ageing)), ifindexOK: ifindexOK, remote: netip.IPv4Unspecified(),
+		nh: func(id uint32) mErr {
+			switch id {
+			case 5, 6:
+				return mOK
+			case 7:
+				return mErr{ErrInvalid, "Nexthop is not a multipath group"}
+			}
+			return mErr{ErrInvalid, "Nexthop id does not exist"}
+		}}
 	if e := m.setRemote(cfg.Remote, 0, clk.now()); e != mOK {
 		t.Fatalf("model setRemote: %v", e)
 	}
@@ -495,7 +529,7 @@ func differential(t *testing.T, s source, steps int) {
 			mac, v := pick(s, dMACs), pick(s, dVNIs)
 			what = fmt.Sprintf("Lookup(%v, %v)", mac, v)
 			got, want := tb.Lookup(mac, v), m.lookup(mac, v, now)
-			if (got == nil) != (want == nil) || got != nil && !slices.Equal(got.Remotes(), want.remotes) {
+			if (got == nil) != (want == nil) || got != nil && (!slices.Equal(got.Remotes(), want.remotes) || got.NHID() != want.nhid) {
 				fail("%s = %v; model %v", what, got, want)
 			}
 		case k < 13:
@@ -541,10 +575,10 @@ func compareDump(t *testing.T, tb *Table, m *model, fail func(string, ...any)) {
 		}
 		me := m.entries[i]
 		if e.Key() != me.key || e.State() != me.state || e.Flags() != me.flags ||
-			!slices.Equal(e.Remotes(), me.remotes) || e.Used() != me.used || e.Updated() != me.updated {
-			fail("entry %d: table {%v %#x %v %v used %d upd %d}\nmodel {%v %#x %v %v used %d upd %d}", i,
-				e.Key(), uint16(e.State()), e.Flags(), e.Remotes(), e.Used(), e.Updated(),
-				me.key, uint16(me.state), me.flags, me.remotes, me.used, me.updated)
+			!slices.Equal(e.Remotes(), me.remotes) || e.NHID() != me.nhid || e.Used() != me.used || e.Updated() != me.updated {
+			fail("entry %d: table {%v %#x %v %v nhid %d used %d upd %d}\nmodel {%v %#x %v %v nhid %d used %d upd %d}", i,
+				e.Key(), uint16(e.State()), e.Flags(), e.Remotes(), e.NHID(), e.Used(), e.Updated(),
+				me.key, uint16(me.state), me.flags, me.remotes, me.nhid, me.used, me.updated)
 		}
 		i++
 	}

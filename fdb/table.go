@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/nexthop"
 )
 
 // Defaults and timer intervals.
@@ -67,6 +68,9 @@ type Config struct {
 	Clock Clock
 	// IfindexExists validates `via DEV`; nil accepts any positive index.
 	IfindexExists func(ifindex int) bool
+	// Nexthops holds the kernel's nexthops that entries with `nhid` point
+	// to. nil means there are none: every `nhid` is refused.
+	Nexthops *nexthop.Table
 }
 
 // Table is the FDB of one VXLAN link. It is safe for concurrent use.
@@ -81,6 +85,7 @@ type Table struct {
 	maxAddr   uint32
 	clock     Clock
 	ifindexOK func(int) bool
+	nexthops  *nexthop.Table
 	seed      [3]uint64
 
 	idx    atomic.Pointer[index]
@@ -120,6 +125,7 @@ func New(cfg Config) (*Table, error) {
 		maxAddr:   cfg.MaxAddress,
 		clock:     cfg.Clock,
 		ifindexOK: cfg.IfindexExists,
+		nexthops:  cfg.Nexthops,
 		seed:      [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()},
 		kick:      make(chan struct{}, 1),
 	}
@@ -238,14 +244,19 @@ func (t *Table) find(k Key) *Entry { return t.idx.Load().find(k, t.hashKey(k)) }
 // (vxlan_fdb_is_default_entry).
 func (t *Table) isDefault(e *Entry) bool { return e.key.MAC.IsZero() && e.key.SrcVNI == t.vni }
 
-// createLocked inserts a new entry with one remote (vxlan_fdb_create).
-func (t *Table) createLocked(k Key, s State, f Flags, r Remote, now int64) (*Entry, error) {
+// createLocked inserts a new entry (vxlan_fdb_create): a nexthop entry when
+// nhid is not 0, else one with the remote r.
+func (t *Table) createLocked(k Key, s State, f Flags, r Remote, nhid uint32, now int64) (*Entry, error) {
 	if t.maxAddr != 0 && t.count.Load() >= int64(t.maxAddr) {
 		return nil, ErrNoSpace
 	}
 	e := &Entry{key: k, hash: t.hashKey(k)}
 	e.setStateFlags(s, f)
-	e.setRemote(r)
+	if nhid != 0 {
+		e.nhid.Store(nhid)
+	} else {
+		e.setRemote(r)
+	}
 	e.used.Store(now)
 	e.updated.Store(now)
 	x := t.idx.Load()
@@ -333,7 +344,9 @@ type Request struct {
 	HasSrcVNI bool
 	// Ifindex is NDA_IFINDEX (`via DEV`); 0 means none.
 	Ifindex int
-	// NHID is NDA_NH_ID. Nexthop entries are not supported.
+	// NHID is NDA_NH_ID: the entry forwards through this FDB nexthop
+	// group (`ip nexthop add id N group … fdb`) instead of remotes. It
+	// excludes Dst, Port, VNI and Ifindex.
 	NHID uint32
 }
 
@@ -344,6 +357,7 @@ type parsed struct {
 	srcVNI  header.VNI
 	vni     header.VNI
 	ifindex int
+	nhid    uint32
 }
 
 func (p *parsed) remote() Remote {
@@ -386,6 +400,7 @@ func (t *Table) parse(op string, r *Request) (parsed, error) {
 		}
 		p.ifindex = r.Ifindex
 	}
+	p.nhid = r.NHID
 	return p, nil
 }
 
@@ -419,12 +434,6 @@ func (t *Table) Update(op Op, r Request) error {
 	if err != nil {
 		return err
 	}
-	if r.NHID != 0 {
-		if !r.State.IsStatic() {
-			return opErr(name, r.MAC, ErrInvalid, msgNHDynamic)
-		}
-		return opErr(name, r.MAC, ErrNotSupported, msgNHUnsupported)
-	}
 	if p.ip.Is6() != t.ipv6 {
 		return opErr(name, r.MAC, ErrFamily, "")
 	}
@@ -449,12 +458,39 @@ func (t *Table) updateLocked(name string, op Op, mac header.MAC, p *parsed, s St
 	if op&OpReplace != 0 && !mac.IsValidUnicast() {
 		return opErr(name, mac, ErrNotSupported, "")
 	}
-	e, err := t.createLocked(k, s, ndmFlags&^FlagUse, p.remote(), now)
+	if p.nhid != 0 {
+		// vxlan_fdb_create: the address limit comes before the nexthop.
+		if t.maxAddr != 0 && t.count.Load() >= int64(t.maxAddr) {
+			return opErr(name, mac, ErrNoSpace, "")
+		}
+		if err := t.checkNexthop(name, mac, p.nhid); err != nil {
+			return err
+		}
+	}
+	e, err := t.createLocked(k, s, ndmFlags&^FlagUse, p.remote(), p.nhid, now)
 	if err != nil {
 		return opErr(name, mac, err, "")
 	}
-	t.emitLocked(e, created, e.Remotes()[0], Remote{}, now)
+	t.emitLocked(e, created, e.firstOrZero(), Remote{}, now)
 	return nil
+}
+
+// checkNexthop is the validation of vxlan_fdb_nh_update: nhid must name an
+// FDB nexthop group of the link's family.
+func (t *Table) checkNexthop(name string, mac header.MAC, nhid uint32) error {
+	var err error
+	if t.nexthops == nil {
+		err = nexthop.ErrNotExist
+	} else {
+		err = t.nexthops.CheckFDB(nhid, t.ipv6)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, nexthop.ErrFamily):
+		return opErr(name, mac, ErrFamily, err.Error())
+	}
+	return opErr(name, mac, ErrInvalid, err.Error())
 }
 
 // updateExistingLocked is vxlan_fdb_update_existing. Note the kernel's
@@ -463,6 +499,12 @@ func (t *Table) updateLocked(name string, op Op, mac header.MAC, p *parsed, s St
 func (t *Table) updateExistingLocked(name string, op Op, e *Entry, p *parsed, s State, ndmFlags Flags, now int64) error {
 	fdbFlags := ndmFlags &^ FlagUse
 	notify := false
+	if p.nhid != 0 && e.NHID() == 0 {
+		return opErr(name, e.key.MAC, ErrNotSupported, msgNHOverNonNH)
+	}
+	if p.nhid != 0 && op&OpAppend != 0 {
+		return opErr(name, e.key.MAC, ErrNotSupported, msgNHAppend)
+	}
 	// "Do not allow an externally learned entry to take over an entry
 	// added by the user."
 	if fdbFlags&FlagExtLearned == 0 || e.Flags()&FlagAddedByUser == 0 {
@@ -478,7 +520,17 @@ func (t *Table) updateExistingLocked(name string, op Op, e *Entry, p *parsed, s 
 		if !unicast {
 			return opErr(name, e.key.MAC, ErrNotSupported, msgReplaceNonUnicast)
 		}
-		// vxlan_fdb_replace
+		if p.nhid != 0 {
+			// vxlan_fdb_nh_update: the same group is no change.
+			if p.nhid != e.NHID() {
+				if err := t.checkNexthop(name, e.key.MAC, p.nhid); err != nil {
+					return err
+				}
+				e.nhid.Store(p.nhid)
+				notify = true
+			}
+		}
+		// vxlan_fdb_replace; a nexthop entry has no remote to replace.
 		nr := p.remote()
 		rs := e.Remotes()
 		if indexRemote(rs, nr) < 0 && len(rs) > 0 {
@@ -487,8 +539,10 @@ func (t *Table) updateExistingLocked(name string, op Op, e *Entry, p *parsed, s 
 			rd, haveRd, notify = nr, true, true
 		}
 	}
-	if op&OpAppend != 0 && !unicast {
-		// vxlan_fdb_append
+	if op&OpAppend != 0 && !unicast && e.NHID() == 0 {
+		// vxlan_fdb_append. The kernel also appends a dst to a multicast
+		// nexthop entry, where no transmit or dump ever reads it; vtep
+		// ignores it.
 		nr := p.remote()
 		rs := e.Remotes()
 		if indexRemote(rs, nr) < 0 {
@@ -503,7 +557,7 @@ func (t *Table) updateExistingLocked(name string, op Op, e *Entry, p *parsed, s 
 	}
 	if notify {
 		if !haveRd {
-			rd, _ = e.FirstRemote()
+			rd = e.firstOrZero()
 		}
 		e.updated.Store(now)
 		t.emitLocked(e, EventUpdated, rd, prev, now)
@@ -553,7 +607,7 @@ func (t *Table) deleteLocked(name string, mac header.MAC, p *parsed, now int64) 
 		}
 	}
 	t.destroyLocked(e)
-	t.emitLocked(e, EventDeleted, rs[0], Remote{}, now)
+	t.emitLocked(e, EventDeleted, e.firstOrZero(), Remote{}, now)
 	return nil
 }
 
@@ -600,8 +654,9 @@ type FlushFilter struct {
 	Flags, FlagsMask Flags
 	// SrcVNI, when non-zero, matches the key's VNI.
 	SrcVNI header.VNI
-	// NHID, when non-zero, matches nexthop entries only, of which there are
-	// none.
+	// NHID, when non-zero, matches the nexthop entries of that group only.
+	// Deleting a nexthop flushes its entries this way
+	// (vxlan_nexthop_event).
 	NHID uint32
 	// VNI, Port and Dst, when set, match individual remotes: matching
 	// remotes are removed and the entry is destroyed when its last remote
@@ -662,8 +717,8 @@ func (t *Table) flushLocked(f *FlushFilter, now int64) int {
 		if f.SrcVNI != 0 && e.key.SrcVNI != f.SrcVNI {
 			continue
 		}
-		if f.NHID != 0 {
-			continue // no nexthop entries
+		if f.NHID != 0 && e.NHID() != f.NHID {
+			continue
 		}
 		rs := e.Remotes()
 		if matchRemotes {
@@ -687,7 +742,7 @@ func (t *Table) flushLocked(f *FlushFilter, now int64) int {
 			}
 		}
 		t.destroyLocked(e)
-		t.emitLocked(e, EventDeleted, rs[0], Remote{}, now)
+		t.emitLocked(e, EventDeleted, e.firstOrZero(), Remote{}, now)
 		n++
 	}
 	return n

@@ -251,28 +251,6 @@ func TestUpdateRequiresDst(t *testing.T) {
 	}
 }
 
-func TestUpdateNexthopRules(t *testing.T) {
-	tb, _ := newTable(t, nil)
-	// vxlan_fdb_parse: NH_ID is exclusive with DST, VNI, IFINDEX and PORT.
-	r := static(macA, ip1)
-	r.NHID = 10
-	err := tb.Add(r)
-	wantErr(t, err, ErrInvalid)
-	if err.Error() != "Error: DST, VNI, ifindex and port are mutually exclusive with NH_ID." {
-		t.Fatalf("err = %q", err)
-	}
-	// vxlan_fdb_add: "A nexthop fdb cannot be dynamic".
-	err = tb.Add(Request{MAC: macA, State: StateReachable, NHID: 10})
-	wantErr(t, err, ErrInvalid)
-	if !strings.Contains(err.Error(), "cannot be dynamic") {
-		t.Fatalf("err = %q", err)
-	}
-	// Static nexthop entries: not supported here.
-	err = tb.Add(Request{MAC: macA, State: StatePermanent | StateNoARP, NHID: 10})
-	wantErr(t, err, ErrNotSupported)
-	wantAbsent(t, tb, macA)
-}
-
 func TestUpdateDstFamilyMustMatchLink(t *testing.T) {
 	// vxlan_fdb_add: cfg->remote_ip family != ip family → -EAFNOSUPPORT.
 	tb, _ := newTable(t, nil)

@@ -162,6 +162,7 @@ type Entry struct {
 	sf      atomic.Uint32 // State | Flags<<16; written under Table.mu
 	remotes atomic.Pointer[remoteSet]
 	first   atomic.Uint64 // remoteTag of the first remote, 0 if it has none
+	nhid    atomic.Uint32 // nexthop group ID of a nexthop entry, else 0
 	used    atomic.Int64  // last TX lookup, clock ns
 	updated atomic.Int64  // last RX refresh or change, clock ns
 
@@ -185,9 +186,14 @@ func (e *Entry) Flags() Flags { return Flags(e.sf.Load() >> 16) }
 // IsRouter reports whether NTF_ROUTER is set.
 func (e *Entry) IsRouter() bool { return e.Flags()&FlagRouter != 0 }
 
+// NHID returns the nexthop group ID of a nexthop entry (`nhid`), or 0. A
+// nexthop entry has no remotes: transmit picks a gateway from the group
+// (vxlan_xmit_nh).
+func (e *Entry) NHID() uint32 { return e.nhid.Load() }
+
 // Remotes returns the entry's remotes in list order. The slice is shared
-// and immutable: callers must not modify it. It is never empty for an entry
-// found in a table.
+// and immutable: callers must not modify it. It is empty only for a
+// nexthop entry.
 func (e *Entry) Remotes() []Remote {
 	if p := e.remotes.Load(); p != nil {
 		return p.list
@@ -195,7 +201,15 @@ func (e *Entry) Remotes() []Remote {
 	return nil
 }
 
-// FirstRemote returns the first remote (first_remote_rcu).
+// firstOrZero returns the first remote, or the zero Remote for a nexthop
+// entry (events and deletions report it).
+func (e *Entry) firstOrZero() Remote {
+	r, _ := e.FirstRemote()
+	return r
+}
+
+// FirstRemote returns the first remote (first_remote_rcu); false for a
+// nexthop entry.
 func (e *Entry) FirstRemote() (Remote, bool) {
 	rs := e.Remotes()
 	if len(rs) == 0 {
@@ -278,8 +292,9 @@ const (
 	// LearnMigrated: a dynamic entry's first remote IP was rewritten to the
 	// new source (port, VNI and ifindex kept).
 	LearnMigrated
-	// LearnEntryExists: a static or permanent entry points elsewhere. The
-	// caller drops the frame (SKB_DROP_REASON_VXLAN_ENTRY_EXISTS).
+	// LearnEntryExists: a static or permanent entry, or a nexthop entry,
+	// points elsewhere. The caller drops the frame
+	// (SKB_DROP_REASON_VXLAN_ENTRY_EXISTS).
 	LearnEntryExists
 	// LearnInvalidSource: the source MAC is multicast or all zeros. The
 	// caller drops the frame (SKB_DROP_REASON_MAC_INVALID_SOURCE).

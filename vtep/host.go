@@ -18,6 +18,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
 )
@@ -140,6 +141,11 @@ type HostOptions struct {
 	// Ifindex resolves a lower device name ("dev") to an interface index
 	// for multicast joins; nil or 0 lets the Conn choose.
 	Ifindex func(name string) int
+	// Nexthops holds the kernel's nexthops that FDB entries with `nhid`
+	// point to; nil gives the Host an empty table. Update it with
+	// [Host.SetNexthops], which also deletes the entries of removed
+	// nexthops.
+	Nexthops *nexthop.Table
 	// FDBClock is the clock of the links' forwarding databases (see
 	// fdb.Config.Clock); nil is the process's monotonic clock.
 	FDBClock fdb.Clock
@@ -199,6 +205,7 @@ type Host struct {
 	neigh     Neighbors
 	ifindex   func(string) int
 	clock     fdb.Clock
+	nexthops  *nexthop.Table
 	seed      uint64
 	ttl       uint8
 	bufSize   int
@@ -226,23 +233,27 @@ func NewHost(opts HostOptions) (*Host, error) {
 		return nil, errors.New("vtep: HostOptions.Opener is required")
 	}
 	h := &Host{
-		opener:  opts.Opener,
-		neigh:   opts.Neighbors,
-		ifindex: opts.Ifindex,
-		clock:   opts.FDBClock,
-		seed:    opts.HashSeed,
-		ttl:     opts.DefaultTTL,
-		bufSize: opts.BufferSize,
-		workers: max(opts.Workers, 1),
-		log:     opts.Logger,
-		macs:    opts.MACs,
-		pin:     opts.PinThread,
-		portByQ: opts.SourcePortByQueue,
-		links:   make(map[string]*Link),
-		sockets: make(map[SocketKey]*socket),
+		opener:   opts.Opener,
+		neigh:    opts.Neighbors,
+		ifindex:  opts.Ifindex,
+		clock:    opts.FDBClock,
+		nexthops: opts.Nexthops,
+		seed:     opts.HashSeed,
+		ttl:      opts.DefaultTTL,
+		bufSize:  opts.BufferSize,
+		workers:  max(opts.Workers, 1),
+		log:      opts.Logger,
+		macs:     opts.MACs,
+		pin:      opts.PinThread,
+		portByQ:  opts.SourcePortByQueue,
+		links:    make(map[string]*Link),
+		sockets:  make(map[SocketKey]*socket),
 	}
 	if h.neigh == nil {
 		h.neigh = NewMemNeighbors()
+	}
+	if h.nexthops == nil {
+		h.nexthops = new(nexthop.Table)
 	}
 	if h.seed == 0 {
 		var b [8]byte
@@ -372,6 +383,29 @@ func (h *Host) Stats() Snapshot { return h.stats.Snapshot() }
 
 // Neighbors returns the host's neighbour table.
 func (h *Host) Neighbors() Neighbors { return h.neigh }
+
+// Nexthops returns the table of kernel nexthops the links' FDB entries
+// may point to.
+func (h *Host) Nexthops() *nexthop.Table { return h.nexthops }
+
+// SetNexthops replaces the known nexthops with a full dump of the
+// kernel's (RTM_GETNEXTHOP) and deletes, in every link, the FDB entries
+// that point to a nexthop that is gone, as vxlan_nexthop_event does on
+// NEXTHOP_EVENT_DEL. Groups that changed take effect for the next frame.
+// It returns the number of FDB entries deleted.
+func (h *Host) SetNexthops(nhs []nexthop.Nexthop) (deleted int) {
+	removed := h.nexthops.Set(nhs)
+	if len(removed) == 0 {
+		return 0
+	}
+	for _, l := range h.Links() {
+		for _, id := range removed {
+			n, _ := l.fdb.Flush(fdb.FlushFilter{NHID: id})
+			deleted += n
+		}
+	}
+	return deleted
+}
 
 // Link returns the link with the given name, or nil.
 func (h *Host) Link(name string) *Link {

@@ -140,6 +140,7 @@ func newLink(h *Host, cfg config.Link, dev tap.Device) (*Link, error) {
 		Ageing:     cfg.AgeingTime(),
 		MaxAddress: cfg.MaxAddress,
 		Clock:      h.clock,
+		Nexthops:   h.nexthops,
 	}
 	if cfg.HasRemote() {
 		fc.Remote = cfg.Remote.Unmap()

@@ -94,6 +94,10 @@ const (
 	// to: all are blocked, or INCLUDE remotes of a (*, G)
 	// (vxlan_mdb_xmit, VXLAN_NO_REMOTE). No device counter is bumped.
 	DropMDBNoRemote
+	// DropNexthopNoPath: the frame's FDB entry points to a nexthop group
+	// that no longer exists or has no gateway to choose (vxlan_xmit_nh;
+	// tx_dropped).
+	DropNexthopNoPath
 
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
@@ -125,6 +129,7 @@ var dropNames = [NumDropReasons]string{
 	DropTXTooBig:          "tx_too_big",
 	DropTXDevDown:         "tx_dev_down",
 	DropMDBNoRemote:       "mdb_no_remote",
+	DropNexthopNoPath:     "nexthop_no_path",
 }
 
 // String returns the counter name of r, e.g. "vni_not_found".
@@ -272,7 +277,7 @@ func (st *Stats) drop(r DropReason) {
 		st.RXErrors.Add(1)
 	case DropOverlayFull:
 		st.RXDropped.Add(1)
-	case DropNoTXTarget, DropTXHeaderTruncated, DropRemoteAny, DropUnderlayWrite, DropTXTooBig:
+	case DropNoTXTarget, DropTXHeaderTruncated, DropRemoteAny, DropUnderlayWrite, DropTXTooBig, DropNexthopNoPath:
 		st.TXDropped.Add(1)
 	case DropBypassNoLink, DropGPEProtocol:
 		st.TXErrors.Add(1)
@@ -337,7 +342,7 @@ func (v *VNIStats) drop(r DropReason) {
 		v.RXErrors.Add(1)
 	case DropDevReady, DropOverlayFull:
 		v.RXDrops.Add(1)
-	case DropNoTXTarget, DropTXHeaderTruncated, DropRemoteAny, DropUnderlayWrite, DropTXTooBig:
+	case DropNoTXTarget, DropTXHeaderTruncated, DropRemoteAny, DropUnderlayWrite, DropTXTooBig, DropNexthopNoPath:
 		v.TXDrops.Add(1)
 	case DropBypassNoLink, DropNoRoute, DropGPEProtocol:
 		v.TXErrors.Add(1)

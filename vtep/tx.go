@@ -290,12 +290,34 @@ func (l *Link) xmit(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta
 			return
 		}
 	}
+	if nhid := f.NHID(); nhid != 0 {
+		if vni == 0 {
+			vni = l.fdb.VNI()
+		}
+		l.xmitNH(b, st, buf, size, m, vni, nhid, didRSC)
+		return
+	}
 	rs := f.Remotes()
 	if len(rs) == 0 {
 		l.drop(DropNoTXTarget, l.vniStatsFor(st, vni))
 		return
 	}
 	l.replicate(b, st, buf, size, m, vni, rs, didRSC)
+}
+
+// xmitNH is vxlan_xmit_nh: an entry that points to a nexthop group sends
+// the frame to one gateway of the group, chosen by the frame's flow hash
+// (the hash of the outer source port), with the link's port and vni as
+// the VNI.
+func (l *Link) xmitNH(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta, vni header.VNI, nhid uint32, didRSC bool) {
+	frame := buf[tap.Headroom : tap.Headroom+size]
+	gw, ok := l.host.nexthops.Select(nhid, txHash(frame, false, m.Protocol, l.host.seed))
+	if !ok {
+		l.drop(DropNexthopNoPath, l.vniStatsFor(st, vni))
+		return
+	}
+	r := fdb.Remote{IP: gw}
+	l.xmitOne(b, st, buf, size, m, vni, &r, didRSC)
 }
 
 // replicate sends the frame to every remote of rs (not empty) as

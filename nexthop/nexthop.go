@@ -1,0 +1,210 @@
+// Package nexthop mirrors the kernel's nexthop objects (`ip nexthop`) that
+// VXLAN FDB entries may point to (`bridge fdb add MAC dev vx0 nhid ID`), and
+// picks a path through a nexthop group the way the kernel does for FDB
+// nexthops (nexthop_path_fdb_result in include/net/nexthop.h).
+//
+// The kernel owns the nexthops: vtepd reads them from the network namespace
+// it runs in, as the vxlan driver looks them up in its link's namespace
+// (nexthop_find_by_id(vxlan->net, …)). This package has no I/O; it parses
+// RTM_NEWNEXTHOP messages ([ParseMessage]) and keeps an immutable snapshot
+// that the transmit path reads without locks ([Table]).
+package nexthop
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+)
+
+// Nexthop is one kernel nexthop object: either a single nexthop (a gateway,
+// a device or a blackhole) or a group of other nexthops.
+type Nexthop struct {
+	// ID is NHA_ID.
+	ID uint32
+	// Gateway is NHA_GATEWAY; invalid for groups and device-only nexthops.
+	Gateway netip.Addr
+	// Oif is NHA_OIF, the output interface index, 0 if none.
+	Oif int
+	// Blackhole is NHA_BLACKHOLE.
+	Blackhole bool
+	// FDB is NHA_FDB: the nexthop may only be used by FDB entries.
+	FDB bool
+	// Group lists the members of a group (NHA_GROUP) in the kernel's
+	// order; nil for a single nexthop.
+	Group []Member
+	// Resilient is NHA_GROUP_TYPE == NEXTHOP_GRP_TYPE_RES.
+	Resilient bool
+	// Protocol is nh_protocol, the routing protocol that installed it.
+	Protocol uint8
+}
+
+// IsGroup reports whether nh is a group.
+func (nh *Nexthop) IsGroup() bool { return nh.Group != nil }
+
+// Member is one entry of a group (struct nexthop_grp).
+type Member struct {
+	ID uint32
+	// Weight is the member's weight, 1 to 65536 (the wire carries
+	// weight-1 in weight and weight_high).
+	Weight uint32
+}
+
+// Errors of [Table.CheckFDB], with the kernel's extended-ack texts
+// (vxlan_fdb_nh_update).
+var (
+	ErrNotExist = errors.New("Nexthop id does not exist")
+	ErrNotFDB   = errors.New("Nexthop is not a fdb nexthop")
+	ErrNotGroup = errors.New("Nexthop is not a multipath group")
+	// ErrFamily is the EAFNOSUPPORT case; the others are EINVAL.
+	ErrFamily = errors.New("Nexthop group family not supported")
+)
+
+// path is one resolved member of a group: its gateway and the upper bound
+// of the hash range it takes (nh_grp_entry.hthr.upper_bound).
+type path struct {
+	gw    netip.Addr
+	upper uint32
+}
+
+// group is a resolved group.
+type group struct {
+	paths []path
+	hasV4 bool
+	fdb   bool
+}
+
+// snapshot is one immutable view of the kernel's nexthops.
+type snapshot struct {
+	all    map[uint32]Nexthop
+	groups map[uint32]*group
+}
+
+// Table holds the current nexthops. Readers ([Table.Select],
+// [Table.CheckFDB], [Table.Get]) never block; [Table.Set] publishes a new
+// snapshot. The zero Table is empty and ready to use.
+type Table struct {
+	snap atomic.Pointer[snapshot]
+}
+
+// Set replaces every nexthop with nhs (a full dump) and returns the IDs that
+// existed before and are gone now, in increasing order. The caller deletes
+// the FDB entries that point to them, as vxlan_nexthop_event does on
+// NEXTHOP_EVENT_DEL.
+func (t *Table) Set(nhs []Nexthop) (removed []uint32) {
+	s := &snapshot{all: make(map[uint32]Nexthop, len(nhs)), groups: map[uint32]*group{}}
+	for _, nh := range nhs {
+		if nh.ID != 0 {
+			s.all[nh.ID] = nh
+		}
+	}
+	for id, nh := range s.all {
+		if nh.IsGroup() {
+			s.groups[id] = resolve(s.all, &nh)
+		}
+	}
+	if old := t.snap.Swap(s); old != nil {
+		for id := range old.all {
+			if _, ok := s.all[id]; !ok {
+				removed = append(removed, id)
+			}
+		}
+		slices.Sort(removed)
+	}
+	return removed
+}
+
+// resolve computes a group's hash thresholds from its members' weights as
+// nh_hthr_group_rebalance does: member i takes hashes up to
+// round(w_0+…+w_i << 31 / total) − 1.
+func resolve(all map[uint32]Nexthop, nh *Nexthop) *group {
+	g := &group{fdb: nh.FDB}
+	var total uint64
+	for _, m := range nh.Group {
+		total += uint64(max(m.Weight, 1))
+	}
+	var w uint64
+	for _, m := range nh.Group {
+		w += uint64(max(m.Weight, 1))
+		gw := all[m.ID].Gateway
+		if gw.Is4() {
+			g.hasV4 = true
+		}
+		// DIV_ROUND_CLOSEST_ULL(w << 31, total) - 1
+		upper := uint32((w<<31+total/2)/total) - 1
+		g.paths = append(g.paths, path{gw: gw, upper: upper})
+	}
+	return g
+}
+
+func (t *Table) load() *snapshot {
+	if s := t.snap.Load(); s != nil {
+		return s
+	}
+	return &snapshot{}
+}
+
+// Get returns the nexthop with the given ID.
+func (t *Table) Get(id uint32) (Nexthop, bool) {
+	nh, ok := t.load().all[id]
+	return nh, ok
+}
+
+// All returns every nexthop, ordered by ID.
+func (t *Table) All() []Nexthop {
+	s := t.load()
+	out := make([]Nexthop, 0, len(s.all))
+	for _, nh := range s.all {
+		out = append(out, nh)
+	}
+	slices.SortFunc(out, func(a, b Nexthop) int { return int(int64(a.ID) - int64(b.ID)) })
+	return out
+}
+
+// Len returns the number of nexthops.
+func (t *Table) Len() int { return len(t.load().all) }
+
+// CheckFDB reports whether an FDB entry of a link with an IPv4 (ipv6 false)
+// or IPv6 underlay may point to nexthop id, with the checks of
+// vxlan_fdb_nh_update in their order: the ID must exist, be an FDB nexthop
+// and be a group whose family is the link's. A group is IPv4 when any
+// member has an IPv4 gateway (nexthop_has_v4).
+func (t *Table) CheckFDB(id uint32, ipv6 bool) error {
+	s := t.load()
+	nh, ok := s.all[id]
+	switch {
+	case !ok:
+		return ErrNotExist
+	case !nh.FDB:
+		return ErrNotFDB
+	case !nh.IsGroup():
+		return ErrNotGroup
+	}
+	if s.groups[id].hasV4 == ipv6 {
+		return ErrFamily
+	}
+	return nil
+}
+
+// Select picks the gateway for a frame whose flow hash is hash
+// (skb_get_hash), as vxlan_xmit_nh does: nexthop_path_fdb_result(nh,
+// hash >> 1) takes the first member whose upper bound is at least the
+// 31-bit hash. It returns false when id is not an FDB group, or when it
+// has no member with a gateway; the caller drops the frame.
+//
+// Resilient groups are selected by their weights in the same way: the
+// kernel's bucket table is not mirrored (see the package docs of vtep).
+func (t *Table) Select(id uint32, hash uint32) (netip.Addr, bool) {
+	g := t.load().groups[id]
+	if g == nil || !g.fdb {
+		return netip.Addr{}, false
+	}
+	h := hash >> 1
+	for i := range g.paths {
+		if h <= g.paths[i].upper {
+			gw := g.paths[i].gw
+			return gw, gw.IsValid()
+		}
+	}
+	return netip.Addr{}, false
+}
