@@ -50,7 +50,8 @@ func TestDependencyRules(t *testing.T) {
 		"checksum": {},
 		"header":   {"checksum"},
 		"config":   {"header", "checksum"},
-		"fdb":      {"header", "checksum"},
+		"fdb":      {"header", "checksum", "nexthop"},
+		"nexthop":  {},
 		"flow":     {"header", "checksum"},
 		"gso":      {"header", "checksum"},
 		"gro":      {"header", "checksum"},
@@ -60,7 +61,7 @@ func TestDependencyRules(t *testing.T) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		for _, imp := range p.Imports {
 			if !strings.HasPrefix(imp, module+"/") {
-				if rel == "checksum" || rel == "header" {
+				if rel == "checksum" || rel == "header" || rel == "nexthop" {
 					if strings.Contains(imp, ".") {
 						t.Errorf("%s imports third-party %s; it must use the standard library only", rel, imp)
 					}

@@ -195,7 +195,9 @@ type FDBRequest struct {
 	SrcVNI *uint32 `json:"src_vni,omitempty"`
 	// Via names the underlay interface for this remote.
 	Via string `json:"via,omitempty"`
-	// NHID is a nexthop group id (not supported by vtep).
+	// NHID points the entry to a kernel FDB nexthop group (`ip nexthop
+	// add id N group … fdb`) instead of a dst; it excludes dst, port and
+	// vni.
 	NHID uint32 `json:"nhid,omitempty"`
 	// State is "permanent" (also the default), "static" or "dynamic".
 	State string `json:"state,omitempty"`
@@ -248,6 +250,8 @@ type FDBEntry struct {
 	Ifindex int        `json:"ifindex,omitempty"`
 	// Via is the name of interface Ifindex, when known.
 	Via string `json:"via,omitempty"`
+	// NHID is the nexthop group of a nexthop entry, which has no Dst.
+	NHID uint32 `json:"nhid,omitempty"`
 	// Used and Updated are the times since the last transmit lookup and
 	// the last update.
 	Used    time.Duration `json:"used,omitempty"`
@@ -261,7 +265,7 @@ type FDBEntry struct {
 func EntryFromNeigh(dev string, n fdb.Neigh, via string) FDBEntry {
 	e := FDBEntry{
 		Dev: dev, MAC: n.MAC, State: n.State, Flags: n.Flags, Dst: n.Dst, Port: n.Port,
-		Ifindex: n.Ifindex, Via: via, Used: n.Used, Updated: n.Updated, Deleted: n.Deleted,
+		Ifindex: n.Ifindex, Via: via, NHID: n.NHID, Used: n.Used, Updated: n.Updated, Deleted: n.Deleted,
 	}
 	if n.HasVNI {
 		v := uint32(n.VNI)
@@ -278,7 +282,7 @@ func EntryFromNeigh(dev string, n fdb.Neigh, via string) FDBEntry {
 func (e *FDBEntry) Neigh() fdb.Neigh {
 	n := fdb.Neigh{
 		Deleted: e.Deleted, MAC: e.MAC, State: e.State, Flags: e.Flags, Dst: e.Dst, Port: e.Port,
-		Ifindex: e.Ifindex, Used: e.Used, Updated: e.Updated,
+		Ifindex: e.Ifindex, NHID: e.NHID, Used: e.Used, Updated: e.Updated,
 	}
 	if e.VNI != nil {
 		n.VNI, n.HasVNI = header.VNI(*e.VNI), true

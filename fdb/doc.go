@@ -55,8 +55,11 @@
 //     Linux 6.12. (The newer kernel stores a user-supplied src_vni in the key
 //     but looks entries up under the device VNI, so such an entry can never
 //     be found again.)
-//   - Nexthop (nhid) entries are not supported: requests carrying a nexthop
-//     id fail with [ErrNotSupported].
+//   - Nexthop (nhid) entries follow Linux 6.18: the group is checked as
+//     vxlan_fdb_nh_update does (see [Config].Nexthops), dynamic nexthop
+//     entries are accepted and aged, learning never overrides them. A dst
+//     appended to a multicast nexthop entry is ignored; the kernel keeps it
+//     in a list that neither transmit nor a dump reads.
 //   - The kernel's vxlan_snoop migrates an entry without holding the hash
 //     lock; here migration and creation by learning take the table lock and
 //     re-check the entry, so a lost race is resolved as if the other frame

@@ -268,6 +268,7 @@ type fdbEntry struct {
 	Flags  []string `json:"flags"`
 	Master string   `json:"master"`
 	State  string   `json:"state"`
+	NHID   int      `json:"nhid"`
 }
 
 func (e fdbEntry) String() string {

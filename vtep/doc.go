@@ -162,8 +162,14 @@
 //   - Routes are not consulted: "local" addresses are [HostOptions].LocalAddrs,
 //     the outer source is the link's local address or the host's first
 //     address of the family, and TTL auto is DefaultTTL. The path MTU of
-//     a remote comes from the Conn ([PathMTUer]). Nexthop FDB entries are
-//     not implemented.
+//     a remote comes from the Conn ([PathMTUer]).
+//   - Nexthop FDB entries (`nhid`) pick a gateway with the kernel's hash
+//     thresholds (nh_hthr_group_rebalance) over vtep's flow hash, so a
+//     given flow may take another gateway than under the kernel, but every
+//     frame of a flow takes the same one and flows split by weight.
+//     Resilient groups are split by weight too: the kernel's bucket table
+//     is not mirrored. The nexthops are the kernel's, read from vtepd's
+//     namespace ([Host.SetNexthops]).
 //   - Path MTU (skb_tunnel_check_pmtu): on a routed link the kernel lowers
 //     the PMTU of the frame's route; a TAP has no route of ours, so the
 //     ICMP error the kernel builds on a bridge port is delivered on a

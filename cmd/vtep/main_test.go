@@ -282,6 +282,20 @@ func TestFDBShowGolden(t *testing.T) {
 		{Dev: "vx1", MAC: header.MustParseMAC("02:00:00:00:00:02"), State: fdb.StateNoARP | fdb.StateReachable, Flags: fdb.FlagSelf | fdb.FlagRouter,
 			Dst: netip.MustParseAddr("fd00::2"), Port: 4789, VNI: u32(9), Ifindex: 2, Via: "eth0"},
 	}}
+	// A nexthop entry prints as Linux 6.18's bridge 6.1 prints it:
+	// "00:11:22:33:44:55 nhid 10 self permanent".
+	nh := &fakeAPI{fdb: []control.FDBEntry{
+		{Dev: "vx0", MAC: header.MustParseMAC("00:11:22:33:44:55"), State: fdb.StatePermanent | fdb.StateNoARP, Flags: fdb.FlagSelf, NHID: 10},
+		{Dev: "vx0", MAC: header.MustParseMAC("00:11:22:33:44:56"), State: fdb.StateReachable, Flags: fdb.FlagSelf, NHID: 10},
+	}}
+	for line, want := range map[string]string{
+		"fdb show dev vx0":    "00:11:22:33:44:55 nhid 10 self permanent\n00:11:22:33:44:56 nhid 10 self \n",
+		"-j fdb show dev vx0": `[{"mac":"00:11:22:33:44:55","nhid":10,"flags":["self"],"state":"permanent"},{"mac":"00:11:22:33:44:56","nhid":10,"flags":["self"],"state":""}]` + "\n",
+	} {
+		if _, out, _ := runCLI(t, nh, line); out != want {
+			t.Errorf("%s:\n%q\nwant:\n%q", line, out, want)
+		}
+	}
 	tests := []struct{ line, want string }{
 		{"fdb show", `02:00:00:00:00:01 dev vx0 dst 10.0.0.3 self 
 00:00:00:00:00:00 dev vx0 dst 10.0.0.2 self permanent

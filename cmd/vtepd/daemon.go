@@ -15,6 +15,7 @@ import (
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/vtep"
 )
@@ -415,6 +416,24 @@ func (d *daemon) onLink(ev kernelnet.LinkEvent) {
 }
 
 // onNeigh handles a neighbour notification for one of the links'
+// onNexthops takes a full dump of the kernel's nexthops (from the watch)
+// and deletes the FDB entries of the ones that are gone.
+func (d *daemon) onNexthops(nhs []nexthop.Nexthop) {
+	if n := d.host.SetNexthops(nhs); n > 0 {
+		d.log.Info("fdb entries of deleted nexthops deleted", "entries", n)
+	}
+}
+
+// refreshNexthops reads the kernel's nexthops now.
+func (d *daemon) refreshNexthops() {
+	nhs, err := d.sys.Nexthops()
+	if err != nil {
+		d.log.Warn("cannot read the kernel's nexthops", "err", err)
+		return
+	}
+	d.onNexthops(nhs)
+}
+
 // interfaces: the table proxy ARP/ND and route short-circuit read.
 func (d *daemon) onNeigh(ev kernelnet.NeighEvent) {
 	if ev.Resync {

@@ -17,6 +17,7 @@ import (
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
 	"github.com/vtepd/vtep/vtep"
@@ -37,6 +38,8 @@ type memSystem struct {
 	failMAC bool
 	// pipes are the TAPs by name.
 	pipes map[string]*tap.Pipe
+	// nexthops are the kernel's nexthops Nexthops returns.
+	nexthops []nexthop.Nexthop
 
 	host *underlay.MemHost
 }
@@ -205,6 +208,12 @@ func (s *memSystem) DelNeigh(i int, ip netip.Addr) error {
 }
 
 func (s *memSystem) Qdisc(i int) string { return "" }
+
+func (s *memSystem) Nexthops() ([]nexthop.Nexthop, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nexthops, nil
+}
 
 // notify delivers the kernel's link notification for interface i.
 func (s *memSystem) notify(d *daemon, i int) {
@@ -693,5 +702,52 @@ links:
 	}
 	if _, err := b.Link(context.Background(), "vxo", false); err != nil {
 		t.Errorf("the rest of the file was not applied: %v", err)
+	}
+}
+
+// TestNexthopFDBEntriesFollowTheKernelTable: an `nhid` that vtepd has not
+// seen yet makes it read the kernel's nexthops before refusing (`ip
+// nexthop add` may have just run), and a dump without the group deletes
+// the entries that point to it (vxlan_nexthop_event).
+func TestNexthopFDBEntriesFollowTheKernelTable(t *testing.T) {
+	ctx := context.Background()
+	d, s, b := newTestDaemon(t)
+	if _, err := b.AddLink(ctx, parseLink(t, "vx0", "id 42 local 10.0.0.1 dstport 4789"), true); err != nil {
+		t.Fatal(err)
+	}
+	mac := header.MAC{2, 0, 0, 0, 0, 9}
+	req := fdb.Request{MAC: mac, State: fdb.StatePermanent | fdb.StateNoARP, Flags: fdb.FlagSelf, NHID: 10}
+	err := b.UpdateFDB(ctx, control.FDBAdd, "vx0", req, "")
+	if err == nil || err.Error() != "Error: Nexthop id does not exist." {
+		t.Fatalf("add with no nexthops: %v", err)
+	}
+	s.mu.Lock()
+	s.nexthops = []nexthop.Nexthop{
+		{ID: 1, Gateway: netip.MustParseAddr("10.0.0.2"), FDB: true},
+		{ID: 10, FDB: true, Group: []nexthop.Member{{ID: 1, Weight: 1}}},
+	}
+	s.mu.Unlock()
+	if err := b.UpdateFDB(ctx, control.FDBAdd, "vx0", req, ""); err != nil {
+		t.Fatalf("add after ip nexthop add: %v", err)
+	}
+	es, err := b.FDB(ctx, "vx0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range es {
+		if e.MAC == mac {
+			found = e.NHID == 10 && !e.Dst.IsValid()
+		}
+	}
+	if !found {
+		t.Fatalf("fdb show: %+v", es)
+	}
+	d.onNexthops(nil)
+	es, _ = b.FDB(ctx, "vx0")
+	for _, e := range es {
+		if e.MAC == mac {
+			t.Fatalf("entry of a deleted group left: %+v", e)
+		}
 	}
 }

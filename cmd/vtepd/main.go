@@ -213,6 +213,7 @@ func run(args []string, stderr io.Writer) int {
 		func() error { return kernelnet.WatchLinks(ctx, d.onLink, onErr("links")) },
 		func() error { return kernelnet.WatchAddrs(ctx, d.onAddr, onErr("addresses")) },
 		func() error { return kernelnet.WatchNeighs(ctx, d.onNeigh, onErr("neighbours")) },
+		func() error { return kernelnet.WatchNexthops(ctx, d.onNexthops, onErr("nexthops")) },
 	} {
 		if err := w(); err != nil {
 			ln.Close()

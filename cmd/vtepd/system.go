@@ -8,6 +8,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/kernelnet"
+	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
 	"github.com/vtepd/vtep/vtep"
@@ -33,7 +34,12 @@ type system interface {
 	DelNeigh(i int, ip netip.Addr) error
 	// Qdisc returns the kind of the root qdisc of interface i, or "".
 	Qdisc(i int) string
+	// Nexthops dumps the kernel's nexthops (`ip nexthop show`).
+	Nexthops() ([]nexthop.Nexthop, error)
 }
+
+// Nexthops dumps the nexthops of vtepd's network namespace.
+func (*linuxSystem) Nexthops() ([]nexthop.Nexthop, error) { return kernelnet.DumpNexthops() }
 
 // linuxSystem is the system of the network namespace vtepd runs in.
 type linuxSystem struct {
