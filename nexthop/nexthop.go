@@ -81,7 +81,7 @@ type snapshot struct {
 }
 
 // Table holds the current nexthops. Readers ([Table.Select],
-// [Table.CheckFDB], [Table.Get]) never block; [Table.Set] publishes a new
+// [Table.CheckFDB]) never block; [Table.Set] publishes a new
 // snapshot. The zero Table is empty and ready to use.
 type Table struct {
 	snap atomic.Pointer[snapshot]
@@ -143,26 +143,6 @@ func (t *Table) load() *snapshot {
 	}
 	return &snapshot{}
 }
-
-// Get returns the nexthop with the given ID.
-func (t *Table) Get(id uint32) (Nexthop, bool) {
-	nh, ok := t.load().all[id]
-	return nh, ok
-}
-
-// All returns every nexthop, ordered by ID.
-func (t *Table) All() []Nexthop {
-	s := t.load()
-	out := make([]Nexthop, 0, len(s.all))
-	for _, nh := range s.all {
-		out = append(out, nh)
-	}
-	slices.SortFunc(out, func(a, b Nexthop) int { return int(int64(a.ID) - int64(b.ID)) })
-	return out
-}
-
-// Len returns the number of nexthops.
-func (t *Table) Len() int { return len(t.load().all) }
 
 // CheckFDB reports whether an FDB entry of a link with an IPv4 (ipv6 false)
 // or IPv6 underlay may point to nexthop id, with the checks of
