@@ -334,7 +334,7 @@ const (
 	EventL3Miss        EventKind = "l3miss"         // no neighbour for an IP address
 )
 
-// IsFDB reports whether k is an FDB event.
+// IsFDB reports whether k is an FDB (or MDB) event.
 func (k EventKind) IsFDB() bool { return k != EventL2Miss && k != EventL3Miss }
 
 // Event is one line of GET /v1/monitor.
@@ -345,6 +345,10 @@ type Event struct {
 	// FDB is the entry an FDB event is about, through the remote it
 	// concerns (see fdb.Event.Remote).
 	FDB *FDBEntry `json:"fdb,omitempty"`
+	// MDB is the entry an MDB event is about, through the remote it
+	// concerns (one RTM_NEWMDB or RTM_DELMDB); its kind is added,
+	// updated (a replace) or deleted.
+	MDB *MDBEntry `json:"mdb,omitempty"`
 	// PrevDst is the remote a migration moved the entry away from.
 	PrevDst netip.Addr `json:"prev_dst,omitzero"`
 	// MAC is the unknown destination of an l2miss.
@@ -353,10 +357,11 @@ type Event struct {
 	IP netip.Addr `json:"ip,omitzero"`
 }
 
-// EventFilter selects events for GET /v1/monitor. With neither FDB nor
-// Miss set, every event is selected.
+// EventFilter selects events for GET /v1/monitor. With none of FDB, MDB
+// and Miss set, every event is selected.
 type EventFilter struct {
 	FDB  bool
+	MDB  bool
 	Miss bool
 	// Dev, if set, selects one link's events.
 	Dev string
@@ -367,8 +372,11 @@ func (f EventFilter) Match(ev *Event) bool {
 	if f.Dev != "" && ev.Dev != f.Dev {
 		return false
 	}
-	if !f.FDB && !f.Miss {
+	if !f.FDB && !f.MDB && !f.Miss {
 		return true
+	}
+	if ev.MDB != nil {
+		return f.MDB
 	}
 	if ev.Kind.IsFDB() {
 		return f.FDB

@@ -216,6 +216,9 @@ func (c *Client) Monitor(ctx context.Context, f EventFilter, fn func(Event) erro
 	if f.FDB {
 		q.Set("fdb", "1")
 	}
+	if f.MDB {
+		q.Set("mdb", "1")
+	}
 	if f.Miss {
 		q.Set("miss", "1")
 	}

@@ -467,7 +467,7 @@ func (h *handler) showNeigh(w http.ResponseWriter, r *http.Request) {
 // monitor streams events as JSON lines until the client goes away or the
 // backend closes the subscription.
 func (h *handler) monitor(w http.ResponseWriter, r *http.Request) {
-	f := EventFilter{FDB: flag(r, "fdb"), Miss: flag(r, "miss"), Dev: r.URL.Query().Get("dev")}
+	f := EventFilter{FDB: flag(r, "fdb"), MDB: flag(r, "mdb"), Miss: flag(r, "miss"), Dev: r.URL.Query().Get("dev")}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	if f.Dev != "" {

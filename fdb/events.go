@@ -15,9 +15,13 @@ const (
 	EventDeleted                            // destroyed by Delete, Flush or FlushDown
 	EventRemoteDeleted                      // one remote removed; the entry remains
 	EventAged                               // destroyed by ageing (state STALE)
+	EventMDBAdded                           // an MDB remote was added (RTM_NEWMDB)
+	EventMDBReplaced                        // an MDB remote was replaced (RTM_NEWMDB)
+	EventMDBDeleted                         // an MDB remote was deleted (RTM_DELMDB)
 )
 
-var eventNames = [...]string{"", "added", "learned", "updated", "migrated", "deleted", "remote-deleted", "aged"}
+var eventNames = [...]string{"", "added", "learned", "updated", "migrated", "deleted", "remote-deleted", "aged",
+	"mdb-added", "mdb-replaced", "mdb-deleted"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventNames) && t != 0 {
@@ -26,10 +30,13 @@ func (t EventType) String() string {
 	return "EventType(" + strconv.Itoa(int(t)) + ")"
 }
 
-// Deleted reports whether the event is an RTM_DELNEIGH.
+// Deleted reports whether the event is an RTM_DELNEIGH or RTM_DELMDB.
 func (t EventType) Deleted() bool {
-	return t == EventDeleted || t == EventRemoteDeleted || t == EventAged
+	return t == EventDeleted || t == EventRemoteDeleted || t == EventAged || t == EventMDBDeleted
 }
+
+// IsMDB reports whether the event is about the MDB rather than the FDB.
+func (t EventType) IsMDB() bool { return t >= EventMDBAdded && t <= EventMDBDeleted }
 
 // Event reports a change to the table. Events are sent while the table's
 // lock is held, so one subscriber sees them in the order they happened.
@@ -51,6 +58,11 @@ type Event struct {
 	// NHID is the nexthop group of a nexthop entry, which has no remotes
 	// (Remote is then zero); 0 otherwise.
 	NHID uint32
+	// MDB is, for the MDB event types, the entry with the one remote
+	// the event is about (vxlan_mdb_remote_notify); Key, State, Flags
+	// and the remotes above are then zero. It is shared and must not be
+	// modified.
+	MDB *MDBEntry
 	// Time is the table clock at the change.
 	Time int64
 }
@@ -103,6 +115,11 @@ func (t *Table) emitLocked(e *Entry, typ EventType, r, prev Remote, now int64) {
 		NHID:    e.NHID(),
 		Time:    now,
 	}
+	t.sendLocked(ev)
+}
+
+// sendLocked offers ev to every subscriber; t.mu is held.
+func (t *Table) sendLocked(ev Event) {
 	for _, s := range t.subs {
 		select {
 		case s.ch <- ev:

@@ -170,6 +170,22 @@ type mdbEntry struct {
 type mdbState struct {
 	list []*mdbEntry // newest first, as vxlan->mdb_list
 	idx  map[MDBKey]*mdbEntry
+	// events are the notifications of the request being applied, in the
+	// order vxlan_mdb_remote_notify sends them; they go out only if the
+	// request succeeds.
+	events []mdbEvent
+}
+
+// mdbEvent is one RTM_NEWMDB or RTM_DELMDB: an entry seen through one
+// remote.
+type mdbEvent struct {
+	typ EventType
+	e   MDBEntry
+}
+
+// note records a notification about remote r of entry e.
+func (s *mdbState) note(typ EventType, e *mdbEntry, r *mdbRemote) {
+	s.events = append(s.events, mdbEvent{typ, MDBEntry{Key: e.key, Remotes: []MDBRemote{r.export()}}})
 }
 
 // mdbFwd is the transmit view of the MDB: for each entry, the remotes a
@@ -323,7 +339,7 @@ func (t *Table) mdbUpdate(op string, r MDBRequest, replace bool) error {
 	if err := s.add(&c); err != nil {
 		return opErr(op, header.MAC{}, err.err, err.msg)
 	}
-	m.publish(s)
+	t.mdbCommit(s)
 	return nil
 }
 
@@ -341,7 +357,7 @@ func (t *Table) MDBDel(r MDBRequest) error {
 	if err := s.del(c.key, c.remote.IP); err != nil {
 		return opErr("del", header.MAC{}, err.err, err.msg)
 	}
-	m.publish(s)
+	t.mdbCommit(s)
 	return nil
 }
 
@@ -380,7 +396,7 @@ func (t *Table) MDBFlush(f MDBFlushFilter) (int, error) {
 			s.removeRemote(e, rm)
 		}
 	}
-	m.publish(s)
+	t.mdbCommit(s)
 	return n, nil
 }
 
@@ -535,6 +551,7 @@ func (s *mdbState) addRemote(e *mdbEntry, c *mdbConfig) *mdbErr {
 			}
 		}
 		r.blocked, r.mode, r.proto = c.blocked, c.mode, c.proto
+		s.note(EventMDBReplaced, e, r)
 		return nil
 	}
 	r = &mdbRemote{r: c.remote, blocked: c.blocked, mode: c.mode, proto: c.proto}
@@ -542,6 +559,7 @@ func (s *mdbState) addRemote(e *mdbEntry, c *mdbConfig) *mdbErr {
 		return err
 	}
 	e.remotes = slices.Insert(e.remotes, 0, r)
+	s.note(EventMDBAdded, e, r)
 	return nil
 }
 
@@ -606,6 +624,7 @@ func (s *mdbState) removeRemote(e *mdbEntry, r *mdbRemote) {
 	if i < 0 {
 		return
 	}
+	s.note(EventMDBDeleted, e, r)
 	e.remotes = slices.Delete(e.remotes, i, i+1)
 	for _, src := range r.srcs {
 		s.delCompanion(e.key, src, r.r.IP)
@@ -652,7 +671,28 @@ func (m *mdb) publish(s mdbState) {
 func (e *mdbEntry) export() MDBEntry {
 	out := MDBEntry{Key: e.key, Remotes: make([]MDBRemote, len(e.remotes))}
 	for i, r := range e.remotes {
-		out.Remotes[i] = MDBRemote{Remote: r.r, Blocked: r.blocked, Mode: r.mode, Proto: r.proto, Sources: slices.Clone(r.srcs)}
+		out.Remotes[i] = r.export()
 	}
 	return out
+}
+
+func (r *mdbRemote) export() MDBRemote {
+	return MDBRemote{Remote: r.r, Blocked: r.blocked, Mode: r.mode, Proto: r.proto, Sources: slices.Clone(r.srcs)}
+}
+
+// commit makes s the MDB and sends its request's notifications.
+func (t *Table) mdbCommit(s mdbState) {
+	evs := s.events
+	s.events = nil
+	t.mdb.publish(s)
+	if len(evs) == 0 {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range evs {
+		ev := &evs[i]
+		t.sendLocked(Event{Type: ev.typ, MDB: &ev.e, Time: now})
+	}
 }

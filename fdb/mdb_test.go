@@ -471,3 +471,81 @@ func BenchmarkMDBLookup(b *testing.B) {
 		}
 	}
 }
+
+// mdbEvents drains the MDB events waiting on ch as "type (S, G) dst" lines.
+func mdbEvents(t *testing.T, ch <-chan Event) []string {
+	t.Helper()
+	var out []string
+	for {
+		select {
+		case ev := <-ch:
+			if !ev.Type.IsMDB() || ev.MDB == nil || len(ev.MDB.Remotes) != 1 {
+				t.Fatalf("event %+v: want an MDB event with one remote", ev)
+			}
+			src := "*"
+			if ev.MDB.Key.Source.IsValid() {
+				src = ev.MDB.Key.Source.String()
+			}
+			r := ev.MDB.Remotes[0]
+			line := fmt.Sprintf("%v (%s, %v) %v", ev.Type, src, ev.MDB.Key.Group, r.IP)
+			if r.Blocked {
+				line += " blocked"
+			}
+			out = append(out, line)
+		default:
+			return out
+		}
+	}
+}
+
+func wantEvents(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: events\n  %s\nwant\n  %s", what, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestMDBNotifiesEachRemote: every remote added, replaced or deleted is one
+// RTM_NEWMDB or RTM_DELMDB (vxlan_mdb_remote_notify), in the kernel's
+// order: a (*, G) remote's (S, G) companions are added before it
+// (vxlan_mdb_remote_srcs_add runs first) and deleted after it
+// (vxlan_mdb_remote_del notifies, then deletes its sources); a replace
+// re-adds the listed sources, deletes the others, then notifies the
+// (*, G) remote (vxlan_mdb_remote_replace). A request that fails sends
+// nothing.
+func TestMDBNotifiesEachRemote(t *testing.T) {
+	tb, _ := newTable(t, nil)
+	ch, cancel := tb.Subscribe(64)
+	defer cancel()
+	mustMDB(t, tb.MDBAdd(MDBRequest{Group: group, Permanent: true, Dst: ip1, Mode: FilterExclude, HasMode: true, Sources: []netip.Addr{src1, src2}}))
+	wantEvents(t, "add (*, G) EXCLUDE {src1, src2}", mdbEvents(t, ch),
+		"mdb-added (192.0.2.1, 239.1.1.1) 10.0.0.1 blocked",
+		"mdb-added (192.0.2.2, 239.1.1.1) 10.0.0.1 blocked",
+		"mdb-added (*, 239.1.1.1) 10.0.0.1")
+
+	wantMDBError(t, tb.MDBAdd(mdbReq(group, ip1)), ErrExist, msgMDBRemoteExists)
+	wantEvents(t, "a refused add", mdbEvents(t, ch))
+
+	mustMDB(t, tb.MDBReplace(MDBRequest{Group: group, Permanent: true, Dst: ip1, Mode: FilterInclude, HasMode: true, Sources: []netip.Addr{src2, ip3}}))
+	wantEvents(t, "replace with INCLUDE {src2, ip3}", mdbEvents(t, ch),
+		"mdb-replaced (192.0.2.2, 239.1.1.1) 10.0.0.1",
+		"mdb-added (10.0.0.3, 239.1.1.1) 10.0.0.1",
+		"mdb-deleted (192.0.2.1, 239.1.1.1) 10.0.0.1 blocked",
+		"mdb-replaced (*, 239.1.1.1) 10.0.0.1")
+
+	mustMDB(t, tb.MDBAdd(mdbReq(group, ip2)))
+	mustMDB(t, tb.MDBDel(mdbReq(group, ip1)))
+	wantEvents(t, "add ip2, del ip1", mdbEvents(t, ch),
+		"mdb-added (*, 239.1.1.1) 10.0.0.2",
+		"mdb-deleted (*, 239.1.1.1) 10.0.0.1",
+		"mdb-deleted (10.0.0.3, 239.1.1.1) 10.0.0.1",
+		"mdb-deleted (192.0.2.2, 239.1.1.1) 10.0.0.1")
+
+	if n, err := tb.MDBFlush(MDBFlushFilter{}); err != nil || n != 1 {
+		t.Fatalf("flush: %d, %v", n, err)
+	}
+	wantEvents(t, "flush", mdbEvents(t, ch), "mdb-deleted (*, 239.1.1.1) 10.0.0.2")
+	if !EventMDBDeleted.Deleted() || EventMDBAdded.Deleted() || EventDeleted.IsMDB() {
+		t.Error("Deleted/IsMDB disagree with RTM_DELMDB")
+	}
+}

@@ -21,7 +21,7 @@
 //	vtep mdb get dev NAME grp GROUP [src SOURCE] [src_vni N]
 //	vtep [-d] [-s] mdb show [dev NAME]
 //	vtep neigh show [dev NAME]
-//	vtep monitor [fdb] [miss] [dev NAME]
+//	vtep monitor [fdb] [mdb] [miss] [dev NAME]
 //	vtep version
 //
 // Output matches `ip link show`, `bridge fdb show` and `ip neigh show`
@@ -114,7 +114,7 @@ where  OBJECT := { link | fdb | mdb | neigh | monitor | version }
        vtep mdb get dev NAME grp GROUP [ src SOURCE ] [ src_vni VNI ]
        vtep mdb show [ dev NAME ]
        vtep neigh show [ dev NAME ]
-       vtep monitor [ fdb ] [ miss ] [ dev NAME ]
+       vtep monitor [ fdb ] [ mdb ] [ miss ] [ dev NAME ]
 `
 
 func main() {

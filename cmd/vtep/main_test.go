@@ -356,6 +356,8 @@ func TestMonitorOutput(t *testing.T) {
 		{Kind: control.EventAged, Dev: "vx0", FDB: &control.FDBEntry{Dev: "vx0", MAC: mac, State: fdb.StateStale, Flags: fdb.FlagSelf, Dst: netip.MustParseAddr("10.0.0.8"), Deleted: true}},
 		{Kind: control.EventL2Miss, Dev: "vx0", MAC: mac},
 		{Kind: control.EventL3Miss, Dev: "vx0", IP: netip.MustParseAddr("192.168.42.9")},
+		{Kind: control.EventAdded, Dev: "vx0", MDB: &control.MDBEntry{Index: 7, Dev: "vx0", Group: netip.MustParseAddr("239.1.1.1"), Source: netip.MustParseAddr("192.0.2.1"), Blocked: true, FilterMode: "include", Proto: 4, Dst: netip.MustParseAddr("10.0.0.7"), DstPort: 5000}},
+		{Kind: control.EventDeleted, Dev: "vx0", MDB: &control.MDBEntry{Index: 7, Dev: "vx0", Group: netip.MustParseAddr("239.1.1.1"), FilterMode: "exclude", Proto: 4, Dst: netip.MustParseAddr("10.0.0.7")}},
 	}}
 	_, out, _ := runCLI(t, f, "monitor")
 	want := `learned 02:00:00:00:00:09 dev vx0 dst 10.0.0.7 self 
@@ -363,6 +365,8 @@ migrated 02:00:00:00:00:09 dev vx0 dst 10.0.0.8 self from 10.0.0.7
 aged 02:00:00:00:00:09 dev vx0 dst 10.0.0.8 self stale
 l2miss 02:00:00:00:00:09 dev vx0
 l3miss 192.168.42.9 dev vx0
+added dev vx0 port vx0 grp 239.1.1.1 src 192.0.2.1 permanent blocked dst 10.0.0.7 dst_port 5000
+deleted dev vx0 port vx0 grp 239.1.1.1 permanent dst 10.0.0.7
 `
 	if out != want {
 		t.Errorf("monitor:\n%s\nwant:\n%s", out, want)
@@ -370,6 +374,10 @@ l3miss 192.168.42.9 dev vx0
 	_, out, _ = runCLI(t, f, "monitor miss dev vx0")
 	if f.filter != (control.EventFilter{Miss: true, Dev: "vx0"}) || strings.Count(out, "\n") != 2 {
 		t.Errorf("monitor miss: filter %+v, output %q", f.filter, out)
+	}
+	_, out, _ = runCLI(t, f, "monitor mdb")
+	if f.filter != (control.EventFilter{MDB: true}) || strings.Count(out, "\n") != 2 || !strings.HasPrefix(out, "added dev vx0 port vx0 grp") {
+		t.Errorf("monitor mdb: filter %+v, output %q", f.filter, out)
 	}
 	_, out, _ = runCLI(t, f, "-j monitor fdb")
 	lines := strings.Split(strings.TrimSpace(out), "\n")

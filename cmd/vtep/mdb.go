@@ -371,8 +371,15 @@ func (c *cli) mdbJSON(es []control.MDBEntry) []mdbJSONEntry {
 
 // mdbText prints entries as `bridge mdb show` does.
 func (c *cli) mdbText(es []control.MDBEntry) error {
+	_, err := fmt.Fprint(c.stdout, c.mdbLines("", es))
+	return err
+}
+
+// mdbLines formats entries as `bridge mdb show` lines, each after prefix.
+func (c *cli) mdbLines(prefix string, es []control.MDBEntry) string {
 	var b strings.Builder
 	for _, j := range c.mdbJSON(es) {
+		b.WriteString(prefix)
 		fmt.Fprintf(&b, "dev %s port %s grp %s", j.Dev, j.Port, j.Group)
 		if j.Source != "" {
 			fmt.Fprintf(&b, " src %s", j.Source)
@@ -411,8 +418,7 @@ func (c *cli) mdbText(es []control.MDBEntry) error {
 		}
 		b.WriteByte('\n')
 	}
-	_, err := fmt.Fprint(c.stdout, b.String())
-	return err
+	return b.String()
 }
 
 func (c *cli) writeJSON(v any) error {

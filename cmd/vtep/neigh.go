@@ -141,10 +141,12 @@ func (c *cli) monitor(ctx context.Context, args []string) error {
 		switch w := args[i]; {
 		case matches(w, "fdb"):
 			f.FDB = true
+		case w == "mdb":
+			f.MDB = true
 		case matches(w, "miss"):
 			f.Miss = true
 		case w == "all":
-			f.FDB, f.Miss = true, true
+			f.FDB, f.MDB, f.Miss = true, true, true
 		case w == "dev":
 			if i++; i >= len(args) {
 				return usagef(errIncomplete)
@@ -165,6 +167,8 @@ func (c *cli) monitor(ctx context.Context, args []string) error {
 				return err
 			}
 			b = append(j, '\n')
+		} else if ev.MDB != nil {
+			b = []byte(c.mdbLines(string(ev.Kind)+" ", []control.MDBEntry{*ev.MDB}))
 		} else {
 			b = appendEvent(nil, &ev)
 		}

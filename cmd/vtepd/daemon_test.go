@@ -522,6 +522,60 @@ func TestMonitorEvents(t *testing.T) {
 	}
 }
 
+// TestMonitorMDBEvents: MDB changes reach a monitor that asks for them,
+// one event per remote (vxlan_mdb_remote_notify), as the lines
+// `bridge mdb show` prints, and an FDB-only monitor does not see them.
+func TestMonitorMDBEvents(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, b := newTestDaemon(t)
+	if _, err := b.AddLink(ctx, parseLink(t, "vx0", "id 42 dstport 4789"), true); err != nil {
+		t.Fatal(err)
+	}
+	mdbEvents, err := b.Subscribe(ctx, control.EventFilter{MDB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdbEvents, err := b.Subscribe(ctx, control.EventFilter{FDB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, src, dst := netip.MustParseAddr("239.1.1.1"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("10.0.0.3")
+	req := fdb.MDBRequest{Group: g, Permanent: true, Dst: dst, Port: 5000, HasMode: true, Mode: fdb.FilterExclude, Sources: []netip.Addr{src}}
+	if err := b.UpdateMDB(ctx, control.MDBAdd, "vx0", req, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateMDB(ctx, control.MDBDel, "vx0", fdb.MDBRequest{Group: g, Dst: dst}, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		kind    control.EventKind
+		source  netip.Addr
+		blocked bool
+	}{
+		{control.EventAdded, src, true},
+		{control.EventAdded, netip.Addr{}, false},
+		{control.EventDeleted, netip.Addr{}, false},
+		{control.EventDeleted, src, true},
+	}
+	for i, w := range want {
+		ev := <-mdbEvents
+		m := ev.MDB
+		if ev.Kind != w.kind || ev.Dev != "vx0" || ev.FDB != nil || m == nil || m.Dev != "vx0" || m.Group != g ||
+			m.Source != w.source || m.Blocked != w.blocked || m.Dst != dst || m.DstPort != 5000 {
+			t.Errorf("event %d = %+v (mdb %+v), want %s of (%v, G) blocked=%v", i, ev, m, w.kind, w.source, w.blocked)
+		}
+	}
+	select {
+	case ev := <-fdbEvents:
+		t.Errorf("FDB monitor got %+v", ev)
+	default:
+	}
+	cancel()
+	for range mdbEvents {
+	}
+}
+
 // TestMonitorMisses checks that an l2miss link reports a frame to an
 // unknown unicast MAC (vxlan_fdb_miss) to a monitor.
 func TestMonitorMisses(t *testing.T) {

@@ -93,6 +93,9 @@ var eventKinds = map[fdb.EventType]control.EventKind{
 	fdb.EventDeleted:       control.EventDeleted,
 	fdb.EventRemoteDeleted: control.EventRemoteDeleted,
 	fdb.EventAged:          control.EventAged,
+	fdb.EventMDBAdded:      control.EventAdded,
+	fdb.EventMDBReplaced:   control.EventUpdated,
+	fdb.EventMDBDeleted:    control.EventDeleted,
 }
 
 // forwardEvents publishes a link's FDB events and miss notifications until
@@ -110,7 +113,7 @@ func (d *daemon) forwardEvents(dl *dlink) (stop func()) {
 					fdbEvents = nil
 					continue
 				}
-				d.hub.publish(d.fdbEvent(name, t, ev))
+				d.hub.publish(d.fdbEvent(dl, t, ev))
 			case m, ok := <-misses:
 				if !ok {
 					misses = nil
@@ -130,7 +133,14 @@ func (d *daemon) forwardEvents(dl *dlink) (stop func()) {
 }
 
 // fdbEvent converts an FDB event into a monitor event.
-func (d *daemon) fdbEvent(dev string, t *fdb.Table, ev fdb.Event) control.Event {
+func (d *daemon) fdbEvent(dl *dlink, t *fdb.Table, ev fdb.Event) control.Event {
+	dev := dl.name
+	if ev.MDB != nil {
+		d.mu.Lock()
+		es := control.MDBEntries(dl.index, dev, t, []fdb.MDBEntry{*ev.MDB}, d.ifnameLocked)
+		d.mu.Unlock()
+		return control.Event{Time: time.Now(), Kind: eventKinds[ev.Type], Dev: dev, MDB: &es[0]}
+	}
 	n := t.EventNeigh(ev)
 	via := ""
 	if n.Ifindex != 0 {
