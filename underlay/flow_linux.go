@@ -59,14 +59,23 @@ type flowCache struct {
 	// tooBig remembers, per flow, a segment size the kernel refused to
 	// send with UDP_SEGMENT (above the path MTU), and the batch it did:
 	// runs of that size or larger go out plainly, without trying GSO
-	// first, for flowRetryBatches batches. Used under the Conn's write
-	// lock only.
+	// first, for flowRetryBatches batches. Both send modes use it, under
+	// the Conn's write lock only.
 	tooBig map[flowKey]tooBigRun
 }
 
 type tooBigRun struct {
 	size  int
 	batch uint64
+}
+
+// noteTooBig remembers that the kernel refused a GSO run of p's flow with
+// segments of p's size as larger than the path MTU.
+func (s *sender) noteTooBig(p *txPkt) {
+	if s.flows.tooBig == nil || len(s.flows.tooBig) > 4*maxFlowSockets {
+		s.flows.tooBig = map[flowKey]tooBigRun{}
+	}
+	s.flows.tooBig[flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}] = tooBigRun{p.plen, s.batchNo}
 }
 
 // refusedBefore reports whether a GSO run of p's flow and size was refused
@@ -315,10 +324,7 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 			// clear to the UDP socket to be fragmented and drops those
 			// with DF set, one by one, as for any other too-big packet.
 			// Runs of this size are not tried with GSO again for a while.
-			if s.flows.tooBig == nil || len(s.flows.tooBig) > 4*maxFlowSockets {
-				s.flows.tooBig = map[flowKey]tooBigRun{}
-			}
-			s.flows.tooBig[flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}] = tooBigRun{p.plen, s.batchNo}
+			s.noteTooBig(p)
 			return 0, nil
 		}
 		s.c.stats.TxErrors.Add(uint64(run))

@@ -470,8 +470,10 @@ func (s *sender) sendRun(bufs [][]byte, offset int, idx []int) (int, error) {
 				// The segment size is above the path MTU (udp_send_skb:
 				// EMSGSIZE, on older kernels EINVAL): GSO cannot fragment,
 				// plain sends can (DF clear) or fail one by one (DF set).
-				// Resend this message's datagrams singly; GSO stays on.
+				// Resend this message's datagrams singly; GSO stays on,
+				// but not for this flow's runs of this size for a while.
 				p = s.first[bad]
+				s.noteTooBig(&s.pk[idx[p]])
 				single = p + s.count[bad]
 				continue
 			}
@@ -504,10 +506,11 @@ func (s *sender) buildUDP(bufs [][]byte, offset int, idx []int, p, single int) i
 		sys.SetIovec(&s.iovs[iv], b[pk.hl:pk.hl+pk.plen])
 		iv++
 		total, seg := pk.plen, pk.plen
-		coalesce := gso && p >= single && !pk.zeroCsum && !pk.fallback && seg > 0
+		coalesce := gso && p >= single && !pk.zeroCsum && !pk.fallback && seg > 0 && !s.refusedBefore(pk)
 		p++
-		// UDP GSO refuses sockets without checksums (udp_send_skb), and a
-		// packet a raw send refused as too big is too big for a segment.
+		// UDP GSO refuses sockets without checksums (udp_send_skb), a
+		// packet a raw send refused as too big is too big for a segment,
+		// and a size refused as too big lately is not tried again.
 		for coalesce && p < len(idx) && s.count[m] < gsoMaxSegments {
 			q := &s.pk[idx[p]]
 			if !pk.sameDest(q) || q.plen > seg || q.plen == 0 || total+q.plen > limit {
