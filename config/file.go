@@ -26,17 +26,21 @@ import (
 //	fdb:
 //	  - {mac: "00:00:00:00:00:00", dev: vx0, dst: 10.0.0.2, op: append}
 //	  - {mac: "02:00:00:00:00:02", dev: vx0, dst: 10.0.0.2, state: static}
+//	mdb:
+//	  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3}
 //	neighbors:
 //	  - {dev: vx0, ip: 10.42.0.2, lladdr: "02:00:00:00:00:02"}
 //
 // A link's args are the words after `ip link add NAME type vxlan` (see
 // [ParseArgs]). An FDB entry is `bridge fdb OP MAC dev DEV dst DST [port
 // PORT] [vni VNI] [src_vni VNI] [via DEV] [STATE] [router] [extern_learn]
-// self`; a neighbour is `ip neigh add IP lladdr LLADDR dev DEV [router]
-// nud permanent`. See testdata/example.yaml.
+// self`; an MDB entry is `bridge mdb OP dev DEV port DEV grp GROUP ...
+// permanent dst DST ...` (see [MDBSpec]); a neighbour is `ip neigh add IP
+// lladdr LLADDR dev DEV [router] nud permanent`. See testdata/example.yaml.
 type File struct {
 	Links     []LinkSpec
 	FDB       []FDBSpec
+	MDB       []MDBSpec
 	Neighbors []NeighSpec
 }
 
@@ -214,6 +218,12 @@ func LoadFile(path string) (*File, error) {
 //     (EOPNOTSUPP); append to an existing unicast MAC is refused, since
 //     the kernel would silently not add the remote; entries fit the
 //     link's maxaddress (ENOSPC);
+//   - mdb: dev, grp and dst are given and parse; dst has the link's
+//     address family; filter_mode is include or exclude and comes with
+//     any source_list; proto is a name or number; vni and src_vni fit 24
+//     bits, src_vni only on external links; op is add or replace, and add
+//     does not list the same remote of an entry twice. The vxlan
+//     driver's own MDB rules are checked when the daemon applies them;
 //   - neighbors: dev, ip and lladdr are given; dev is a link of the file
 //     and not a gpe link (which has no link layer); no (dev, ip) twice.
 func ParseFile(b []byte) (*File, error) { return parseFile(b, "") }
@@ -223,6 +233,7 @@ type (
 	rawFile struct {
 		Links     []rawLink  `yaml:"links"`
 		FDB       []rawFDB   `yaml:"fdb"`
+		MDB       []rawMDB   `yaml:"mdb"`
 		Neighbors []rawNeigh `yaml:"neighbors"`
 	}
 	rawLink struct {
@@ -258,10 +269,12 @@ var yamlTypeNames = strings.NewReplacer(
 	"type config.rawLink", "a links entry",
 	"type config.rawFDB", "an fdb entry",
 	"type config.rawNeigh", "a neighbors entry",
+	"type config.rawMDB", "an mdb entry",
 	"config.rawFile", "the file",
 	"config.rawLink", "a links entry",
 	"config.rawFDB", "an fdb entry",
 	"config.rawNeigh", "a neighbors entry",
+	"config.rawMDB", "an mdb entry",
 )
 
 func parseFile(b []byte, path string) (*File, error) {
@@ -286,6 +299,7 @@ func parseFile(b []byte, path string) (*File, error) {
 	v := validator{path: path, f: &File{}}
 	v.links(raw.Links, lines("links"))
 	v.fdb(raw.FDB, lines("fdb"))
+	v.mdb(raw.MDB, lines("mdb"))
 	v.neighbors(raw.Neighbors, lines("neighbors"))
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
@@ -602,6 +616,23 @@ func familyName(v6 bool) string {
 	return "IPv4"
 }
 
+// entryLink checks that an entry has its dev and the other required
+// fields (name, value pairs), and returns the link dev names.
+func (v *validator) entryLink(bad func(string, ...any), dev string, fields ...string) (LinkSpec, bool) {
+	fields = append([]string{"dev", dev}, fields...)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i+1] == "" {
+			bad("%q is required", fields[i])
+			return LinkSpec{}, false
+		}
+	}
+	ls, ok := v.f.Link(dev)
+	if !ok {
+		bad("dev %q is not a link of this file", dev)
+	}
+	return ls, ok
+}
+
 func (v *validator) neighbors(raws []rawNeigh, lines []int) {
 	type key struct {
 		dev string
@@ -612,20 +643,8 @@ func (v *validator) neighbors(raws []rawNeigh, lines []int) {
 		line := lineOf(lines, i)
 		item := fmt.Sprintf("neighbors[%d]", i)
 		bad := func(format string, args ...any) { v.fail(line, item, fileErr(format, args...)) }
-		switch {
-		case r.Dev == "":
-			bad(`"dev" is required`)
-			continue
-		case r.IP == "":
-			bad(`"ip" is required`)
-			continue
-		case r.LLAddr == "":
-			bad(`"lladdr" is required`)
-			continue
-		}
-		ls, ok := v.f.Link(r.Dev)
+		ls, ok := v.entryLink(bad, r.Dev, "ip", r.IP, "lladdr", r.LLAddr)
 		if !ok {
-			bad("dev %q is not a link of this file", r.Dev)
 			continue
 		}
 		if ls.Link.GPE {

@@ -17,8 +17,8 @@ func TestLoadFileExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Links) != 4 || len(f.FDB) != 6 || len(f.Neighbors) != 2 {
-		t.Fatalf("got %d links, %d fdb, %d neighbors; want 4, 6, 2", len(f.Links), len(f.FDB), len(f.Neighbors))
+	if len(f.Links) != 4 || len(f.FDB) != 6 || len(f.MDB) != 3 || len(f.Neighbors) != 2 {
+		t.Fatalf("got %d links, %d fdb, %d mdb, %d neighbors; want 4, 6, 3, 2", len(f.Links), len(f.FDB), len(f.MDB), len(f.Neighbors))
 	}
 	vx42, ok := f.Link("vx42")
 	if !ok {
@@ -51,8 +51,18 @@ func TestLoadFileExample(t *testing.T) {
 	if e := f.FDB[5]; e.State != FDBDynamic {
 		t.Errorf("fdb[5] = %+v", e)
 	}
+	vni := uint32(4242)
+	wantMDB := MDBSpec{Dev: "vx42", Group: netip.MustParseAddr("239.1.1.1"), FilterMode: "exclude",
+		SourceList: []netip.Addr{netip.MustParseAddr("10.42.0.66")}, Proto: 186, Dst: netip.MustParseAddr("192.0.2.3"),
+		Port: 8472, VNI: &vni, Line: 43}
+	if m := f.MDB[1]; !m.Equal(wantMDB) || m.Line != 43 {
+		t.Errorf("mdb[1] = %+v\nwant %+v", m, wantMDB)
+	}
+	if m := f.MDB[2]; m.Op != MDBReplace || !m.Group.IsUnspecified() || m.VNI != nil || m.Port != 0 {
+		t.Errorf("mdb[2] = %+v: want the catch-all entry, replace, the link's port and VNI", m)
+	}
 	n := f.Neighbors[1]
-	if n != (NeighSpec{Dev: "vx6", IP: netip.MustParseAddr("fd06::2"), LLAddr: header.MustParseMAC("02:00:00:00:06:02"), Router: true, Line: 41}) {
+	if n != (NeighSpec{Dev: "vx6", IP: netip.MustParseAddr("fd06::2"), LLAddr: header.MustParseMAC("02:00:00:00:06:02"), Router: true, Line: 49}) {
 		t.Errorf("neighbors[1] = %+v", n)
 	}
 	if vx6, _ := f.Link("vx6"); vx6.Link.LabelPolicy != LabelInherit || vx6.Link.Ageing != 300*time.Second {
@@ -119,6 +129,23 @@ func TestParseFileErrors(t *testing.T) {
 			[]string{"Cannot replace non-unicast fdb entries"}, ErrFile},
 		{"fdb over maxaddress (ENOSPC)", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx6, dst: 2001:db8::3}\n  - {mac: 02:00:00:00:00:02, dev: vx6, dst: 2001:db8::3}\n",
 			[]string{"line 8: fdb[1]: No space left on device: vx6 has maxaddress 1"}, ErrFile},
+		{"unknown mdb field", "mdb:\n  - {grp: x, group: y}\n", []string{"line 2: field group not found in an mdb entry"}, ErrFile},
+		{"mdb dev required", links + "mdb:\n  - {grp: 239.1.1.1, dst: 10.0.0.3}\n", []string{`line 7: mdb[0]: "dev" is required`}, ErrFile},
+		{"mdb grp required", links + "mdb:\n  - {dev: vx0, dst: 10.0.0.3}\n", []string{`mdb[0]: "grp" is required`}, ErrFile},
+		{"mdb dst required", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1}\n", []string{`mdb[0]: "dst" is required`}, ErrFile},
+		{"mdb unknown dev", links + "mdb:\n  - {dev: x, grp: 239.1.1.1, dst: 10.0.0.3}\n", []string{`dev "x" is not a link of this file`}, ErrFile},
+		{"mdb bad grp", links + "mdb:\n  - {dev: vx0, grp: nope, dst: 10.0.0.3}\n", []string{`invalid grp "nope"`}, ErrFile},
+		{"mdb dst family", links + "mdb:\n  - {dev: vx6, grp: 239.1.1.1, dst: 10.0.0.3}\n",
+			[]string{"dst 10.0.0.3: Address family not supported by protocol (vx6 is IPv6)"}, ErrFile},
+		{"mdb bad filter mode", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, filter_mode: both}\n", []string{`filter_mode "both" is not include or exclude`}, ErrFile},
+		{"mdb source list without a mode", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, source_list: [192.0.2.1]}\n", []string{"source_list needs a filter_mode"}, ErrFile},
+		{"mdb bad source", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, filter_mode: include, source_list: [x]}\n", []string{`invalid source_list entry "x"`}, ErrFile},
+		{"mdb bad proto", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, proto: nope}\n", []string{`invalid proto "nope"`}, ErrFile},
+		{"mdb bad vni", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, vni: 16777216}\n", []string{"invalid VNI 16777216"}, ErrFile},
+		{"mdb src_vni on a non-external link", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, src_vni: 5}\n", []string{"src_vni is only used on external links"}, ErrFile},
+		{"mdb bad op", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, op: append}\n", []string{`op "append" is not add or replace`}, ErrFile},
+		{"mdb same remote added twice", links + "mdb:\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3}\n  - {dev: vx0, grp: 239.1.1.1, dst: 10.0.0.3, dst_port: 5}\n",
+			[]string{"line 8: mdb[1]: File exists: mdb[0] (line 7) already adds remote 10.0.0.3 to this entry; use op: replace"}, ErrFile},
 		{"neighbor dev required", links + "neighbors:\n  - {ip: 10.0.0.9, lladdr: 02:00:00:00:00:09}\n", []string{`neighbors[0]: "dev" is required`}, ErrFile},
 		{"neighbor ip required", links + "neighbors:\n  - {dev: vx0, lladdr: 02:00:00:00:00:09}\n", []string{`"ip" is required`}, ErrFile},
 		{"neighbor lladdr required", links + "neighbors:\n  - {dev: vx0, ip: 10.0.0.9}\n", []string{`"lladdr" is required`}, ErrFile},

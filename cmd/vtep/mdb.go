@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/header"
 )
@@ -48,16 +49,8 @@ func (c *cli) mdb(ctx context.Context, args []string) error {
 	return usagef("Command %q is unknown, try \"vtep mdb help\".", cmd)
 }
 
-// rtprotNames are iproute2's built-in routing protocol names
-// (lib/rt_names.c rtnl_rtprot_tab).
-var rtprotNames = map[uint8]string{
-	0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra", 10: "mrt",
-	11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp", 17: "mrouted",
-	18: "keepalived", 42: "babel", 99: "openr", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp",
-}
-
 func rtprotName(p uint8) string {
-	if n, ok := rtprotNames[p]; ok {
+	if n, ok := config.RtprotNames[p]; ok {
 		return n
 	}
 	return strconv.Itoa(int(p))
@@ -65,16 +58,11 @@ func rtprotName(p uint8) string {
 
 // parseRtprot is rtnl_rtprot_a2n: a name or a number below 256.
 func parseRtprot(s string) (uint8, error) {
-	for p, n := range rtprotNames {
-		if n == s {
-			return p, nil
-		}
-	}
-	n, err := strconv.ParseUint(s, 0, 8)
-	if err != nil {
+	p, ok := config.ParseRtprot(s)
+	if !ok {
 		return 0, usagef("Invalid protocol %q", s)
 	}
-	return uint8(n), nil
+	return p, nil
 }
 
 func parseIP(s, what string) (netip.Addr, error) {

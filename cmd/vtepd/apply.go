@@ -10,6 +10,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/fdb"
+	"github.com/vtepd/vtep/header"
 )
 
 // applyConfig makes the daemon's state match the configuration file f,
@@ -21,7 +22,7 @@ import (
 //     touched at all; a changed link is changed in place when the kernel
 //     allows the change (config.CanChange), else deleted and created
 //     again;
-//   - addresses, FDB entries and neighbours are added and removed by
+//   - addresses, FDB entries, MDB remotes and neighbours are added and removed by
 //     difference with the previous file; a link created now gets all of
 //     its own.
 //
@@ -160,6 +161,31 @@ func (d *daemon) applyConfig(f *config.File) error {
 		}
 	}
 
+	// MDB remotes, the same way: removed and changed ones first.
+	for _, e := range old.MDB {
+		dl := d.links[e.Dev]
+		if dl == nil || fresh[e.Dev] || containsMDB(f.MDB, e) {
+			continue
+		}
+		req := mdbRequestOf(&e, control.MDBDel)
+		// Not found or invalid: the entry was refused when the previous
+		// file was applied, or deleted since.
+		if err := d.updateMDBLocked(dl, control.MDBDel, req, ""); err != nil && !errors.Is(err, fdb.ErrNotFound) && !errors.Is(err, fdb.ErrInvalid) {
+			fail(fmt.Sprintf("mdb grp %s dst %s dev %s", e.Group, e.Dst, e.Dev), err)
+		}
+	}
+	for _, e := range f.MDB {
+		dl := d.links[e.Dev]
+		if dl == nil || (!fresh[e.Dev] && containsMDB(old.MDB, e)) {
+			continue
+		}
+		op := control.MDBOp(e.Op.String())
+		item := fmt.Sprintf("mdb %s grp %s dst %s dev %s (line %d)", op, e.Group, e.Dst, e.Dev, e.Line)
+		if err := d.updateMDBLocked(dl, op, mdbRequestOf(&e, op), e.Via); err != nil {
+			fail(item, err)
+		}
+	}
+
 	// Neighbours, through the kernel: the notifications fill the table
 	// proxy ARP/ND reads, as `ip neigh add` would.
 	for _, n := range old.Neighbors {
@@ -194,6 +220,38 @@ func containsFDB(list []config.FDBSpec, e config.FDBSpec) bool {
 		}
 	}
 	return false
+}
+
+// containsMDB reports whether list has an entry equal to e (lines aside).
+func containsMDB(list []config.MDBSpec, e config.MDBSpec) bool {
+	return slices.ContainsFunc(list, e.Equal)
+}
+
+// mdbRequestOf is the request `bridge mdb OP` sends for a file's entry.
+// The file checked the fields that can be wrong on their own; a deletion
+// names the entry and the remote only.
+func mdbRequestOf(e *config.MDBSpec, op control.MDBOp) fdb.MDBRequest {
+	r := fdb.MDBRequest{Group: e.Group.Unmap(), Source: e.Source.Unmap(), Dst: e.Dst.Unmap()}
+	if e.SrcVNI != nil {
+		r.SrcVNI, r.HasSrcVNI = header.VNI(*e.SrcVNI), true
+	}
+	if op == control.MDBDel {
+		return r
+	}
+	r.Permanent, r.Proto, r.Port = true, e.Proto, e.Port
+	switch e.FilterMode {
+	case "include":
+		r.Mode, r.HasMode = fdb.FilterInclude, true
+	case "exclude":
+		r.Mode, r.HasMode = fdb.FilterExclude, true
+	}
+	for _, a := range e.SourceList {
+		r.Sources = append(r.Sources, a.Unmap())
+	}
+	if e.VNI != nil {
+		r.VNI, r.HasVNI = header.VNI(*e.VNI), true
+	}
+	return r
 }
 
 // containsNeigh reports whether list has a neighbour equal to n.

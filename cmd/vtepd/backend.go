@@ -207,6 +207,13 @@ func (b backend) UpdateMDB(ctx context.Context, op control.MDBOp, dev string, re
 	if err != nil {
 		return err
 	}
+	return d.updateMDBLocked(dl, op, req, via)
+}
+
+// updateMDBLocked applies one `bridge mdb` request to a link's MDB; d.mu is
+// held.
+func (d *daemon) updateMDBLocked(dl *dlink, op control.MDBOp, req fdb.MDBRequest, via string) error {
+	var err error
 	if req.Ifindex, err = d.viaIndex(via); err != nil {
 		return err
 	}

@@ -739,6 +739,82 @@ func TestApplyConfigDiff(t *testing.T) {
 	}
 }
 
+// mdbLines lists a link's MDB as `bridge mdb show` lines without "dev X
+// port X".
+func mdbLines(t *testing.T, b control.Backend, dev string) []string {
+	t.Helper()
+	es, err := b.MDB(context.Background(), dev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		line := "grp " + e.Group.String()
+		if e.Source.IsValid() {
+			line += " src " + e.Source.String()
+		}
+		if e.Blocked {
+			line += " blocked"
+		}
+		line += " dst " + e.Dst.String()
+		if e.DstPort != 0 {
+			line += fmt.Sprintf(" dst_port %d", e.DstPort)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// TestApplyConfigMDB: the file's mdb entries are installed with the
+// kernel's rules (a (*, G) EXCLUDE source list makes blocked (S, G)
+// remotes), re-applying the same file changes nothing, a changed entry is
+// deleted and added again, a removed one is deleted, and an entry the
+// driver refuses is reported with its message while the rest is applied.
+func TestApplyConfigMDB(t *testing.T) {
+	d, _, b := newTestDaemon(t)
+	const base = `
+links:
+  - name: vxm
+    args: "id 100 dstport 4789 local 10.0.0.1"
+mdb:
+  - {dev: vxm, grp: 239.1.1.1, dst: 10.0.0.2}
+`
+	if err := d.applyConfig(loadConfig(t, base+`  - {dev: vxm, grp: 239.1.1.2, dst: 10.0.0.3, filter_mode: exclude, source_list: [192.0.2.9], proto: bgp}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	// The (S, G) entry is created after its (*, G) and listed before it.
+	want := []string{"grp 239.1.1.2 src 192.0.2.9 blocked dst 10.0.0.3", "grp 239.1.1.2 dst 10.0.0.3", "grp 239.1.1.1 dst 10.0.0.2"}
+	if got := mdbLines(t, b, "vxm"); !slices.Equal(got, want) {
+		t.Errorf("mdb = %q\nwant %q", got, want)
+	}
+	if err := d.applyConfig(loadConfig(t, base+`  - {dev: vxm, grp: 239.1.1.2, dst: 10.0.0.3, filter_mode: exclude, source_list: [192.0.2.9], proto: bgp}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mdbLines(t, b, "vxm"); !slices.Equal(got, want) {
+		t.Errorf("after re-applying: mdb = %q\nwant %q", got, want)
+	}
+	// The second entry changes its port and loses its source list; a
+	// third asks for a unicast group, which the driver refuses.
+	err := d.applyConfig(loadConfig(t, base+`  - {dev: vxm, grp: 239.1.1.2, dst: 10.0.0.3, dst_port: 5000}
+  - {dev: vxm, grp: 10.1.1.1, dst: 10.0.0.4}
+`))
+	if err == nil || !strings.Contains(err.Error(), "mdb add grp 10.1.1.1 dst 10.0.0.4 dev vxm (line 8): Error: vxlan: Group address is not multicast.") {
+		t.Errorf("err = %v", err)
+	}
+	want = []string{"grp 239.1.1.2 dst 10.0.0.3 dst_port 5000", "grp 239.1.1.1 dst 10.0.0.2"}
+	if got := mdbLines(t, b, "vxm"); !slices.Equal(got, want) {
+		t.Errorf("after the change: mdb = %q\nwant %q", got, want)
+	}
+	if err := d.applyConfig(loadConfig(t, base)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mdbLines(t, b, "vxm"); !slices.Equal(got, []string{"grp 239.1.1.1 dst 10.0.0.2"}) {
+		t.Errorf("after removing the entry: mdb = %q", got)
+	}
+}
+
 func TestApplyConfigReportsErrors(t *testing.T) {
 	d, _, b := newTestDaemon(t)
 	if _, err := b.AddLink(context.Background(), parseLink(t, "vx0", "id 100 dstport 4789"), false); err != nil {
