@@ -45,8 +45,9 @@
 // # Configuration file
 //
 // [ParseFile] and [LoadFile] read the daemon's YAML file ([File]): links
-// given as iproute2 argument strings, static FDB entries and neighbours,
-// all checked up front with line numbers.
+// given as iproute2 argument strings, static FDB entries, MDB remotes and
+// neighbours, checked up front with line numbers (the MDB's own rules are
+// the driver's, checked when the daemon applies the file).
 //
 // Sources: iproute2 ip/iplink_vxlan.c at ee2a4a86 (and 6.1.0 for
 // [StyleLegacy]); Linux drivers/net/vxlan/vxlan_core.c (vxlan_validate,
