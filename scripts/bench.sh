@@ -6,6 +6,8 @@
 #
 #   veth            plain veth, no tunnel (the ceiling)
 #   kernel          kernel vxlan over the veth (VNI 42, dstport 4789)
+#   tap-relay       no tunnel: scripts/taprelay copies frames between a TAP
+#                   in each namespace (the floor of any TAP-based tunnel)
 #   vtep-offload    vtepd -offload on on both sides, vtep link add vx0 …
 #   vtep-nooffload  vtepd -offload off on both sides
 #
@@ -49,7 +51,7 @@ while getopts "o:m:h" opt; do
 done
 shift $((OPTIND - 1))
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel vtep-offload vtep-nooffload)
+((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-nooffload)
 
 REPS=${REPS:-3}
 DURATION=${DURATION:-5}
@@ -95,6 +97,20 @@ setup_kernel() {
 	setup_underlay
 	ip -n "$NS_A" link add vx0 type vxlan id "$VNI" local "$UNDER_A" remote "$UNDER_B" dev veth0 dstport "$PORT"
 	ip -n "$NS_B" link add vx0 type vxlan id "$VNI" local "$UNDER_B" remote "$UNDER_A" dev veth0 dstport "$PORT"
+	overlay_addrs
+}
+
+# setup_tap-relay: a TAP named vx0 in each namespace, joined by taprelay,
+# which runs in NS_A and keeps both TAPs' descriptors after the second one
+# moves to NS_B.
+setup_tap-relay() {
+	ns_add "$NS_A"
+	ns_add "$NS_B"
+	ip netns exec "$NS_A" "$VTEP_BIN_DIR/taprelay" vx0 vxpeer >"$SCEN_DIR/taprelay.log" 2>&1 &
+	VTEPD_PIDS+=("$!")
+	wait_for 10 "taprelay's TAPs in $NS_A" link_exists "$NS_A" vxpeer
+	ip -n "$NS_A" link set vxpeer netns "$NS_B"
+	ip -n "$NS_B" link set vxpeer name vx0
 	overlay_addrs
 }
 
@@ -289,7 +305,7 @@ main() {
 	need_kernel_modules
 	local s
 	for s in "${SCENARIOS[@]}"; do
-		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel vtep-offload vtep-nooffload)"
+		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel tap-relay vtep-offload vtep-nooffload)"
 	done
 
 	if [[ ${NO_BUILD:-0} != 1 ]]; then
@@ -299,8 +315,9 @@ main() {
 			log "cmd/vtepd is not in the tree yet: the vtep scenarios will be recorded as failed"
 		fi
 	fi
-	log "building scripts/benchreport"
+	log "building scripts/benchreport and scripts/taprelay"
 	go build -o "$VTEP_BIN_DIR/benchreport" ./scripts/benchreport
+	go build -o "$VTEP_BIN_DIR/taprelay" ./scripts/taprelay
 
 	rm -rf "$RAW"
 	mkdir -p "$RAW" "$(dirname "$OUT_JSON")" "$(dirname "$OUT_MD")"
