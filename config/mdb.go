@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/vtepd/vtep/header"
@@ -57,15 +58,8 @@ type MDBSpec struct {
 // Equal reports whether s and o install the same thing (lines aside).
 func (s MDBSpec) Equal(o MDBSpec) bool {
 	eqVNI := func(a, b *uint32) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-	if len(s.SourceList) != len(o.SourceList) {
-		return false
-	}
-	for i := range s.SourceList {
-		if s.SourceList[i] != o.SourceList[i] {
-			return false
-		}
-	}
-	return s.Dev == o.Dev && s.Group == o.Group && s.Source == o.Source && s.FilterMode == o.FilterMode &&
+	return slices.Equal(s.SourceList, o.SourceList) &&
+		s.Dev == o.Dev && s.Group == o.Group && s.Source == o.Source && s.FilterMode == o.FilterMode &&
 		s.Proto == o.Proto && s.Dst == o.Dst && s.Port == o.Port && eqVNI(s.VNI, o.VNI) &&
 		eqVNI(s.SrcVNI, o.SrcVNI) && s.Via == o.Via && s.Op == o.Op
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/fdb"
-	"github.com/vtepd/vtep/header"
 )
 
 // applyConfig makes the daemon's state match the configuration file f,
@@ -167,10 +166,13 @@ func (d *daemon) applyConfig(f *config.File) error {
 		if dl == nil || fresh[e.Dev] || containsMDB(f.MDB, e) {
 			continue
 		}
-		req := mdbRequestOf(&e, control.MDBDel)
+		req, err := mdbRequestOf(&e, control.MDBDel)
+		if err == nil {
+			err = d.updateMDBLocked(dl, control.MDBDel, req, "")
+		}
 		// Not found or invalid: the entry was refused when the previous
 		// file was applied, or deleted since.
-		if err := d.updateMDBLocked(dl, control.MDBDel, req, ""); err != nil && !errors.Is(err, fdb.ErrNotFound) && !errors.Is(err, fdb.ErrInvalid) {
+		if err != nil && !errors.Is(err, fdb.ErrNotFound) && !errors.Is(err, fdb.ErrInvalid) {
 			fail(fmt.Sprintf("mdb grp %s dst %s dev %s", e.Group, e.Dst, e.Dev), err)
 		}
 	}
@@ -181,7 +183,11 @@ func (d *daemon) applyConfig(f *config.File) error {
 		}
 		op := control.MDBOp(e.Op.String())
 		item := fmt.Sprintf("mdb %s grp %s dst %s dev %s (line %d)", op, e.Group, e.Dst, e.Dev, e.Line)
-		if err := d.updateMDBLocked(dl, op, mdbRequestOf(&e, op), e.Via); err != nil {
+		req, err := mdbRequestOf(&e, op)
+		if err == nil {
+			err = d.updateMDBLocked(dl, op, req, e.Via)
+		}
+		if err != nil {
 			fail(item, err)
 		}
 	}
@@ -227,31 +233,16 @@ func containsMDB(list []config.MDBSpec, e config.MDBSpec) bool {
 	return slices.ContainsFunc(list, e.Equal)
 }
 
-// mdbRequestOf is the request `bridge mdb OP` sends for a file's entry.
-// The file checked the fields that can be wrong on their own; a deletion
-// names the entry and the remote only.
-func mdbRequestOf(e *config.MDBSpec, op control.MDBOp) fdb.MDBRequest {
-	r := fdb.MDBRequest{Group: e.Group.Unmap(), Source: e.Source.Unmap(), Dst: e.Dst.Unmap()}
-	if e.SrcVNI != nil {
-		r.SrcVNI, r.HasSrcVNI = header.VNI(*e.SrcVNI), true
+// mdbRequestOf is the request `bridge mdb OP` sends for a file's entry,
+// converted as the API converts the CLI's; a deletion names the entry and
+// the remote only.
+func mdbRequestOf(e *config.MDBSpec, op control.MDBOp) (fdb.MDBRequest, error) {
+	req := control.MDBRequest{Op: op, Dev: e.Dev, Port: e.Dev, Group: e.Group, Source: e.Source, Dst: e.Dst, SrcVNI: e.SrcVNI}
+	if op != control.MDBDel {
+		req.Permanent, req.FilterMode, req.SourceList, req.Proto = true, e.FilterMode, e.SourceList, e.Proto
+		req.DstPort, req.VNI, req.Via = e.Port, e.VNI, e.Via
 	}
-	if op == control.MDBDel {
-		return r
-	}
-	r.Permanent, r.Proto, r.Port = true, e.Proto, e.Port
-	switch e.FilterMode {
-	case "include":
-		r.Mode, r.HasMode = fdb.FilterInclude, true
-	case "exclude":
-		r.Mode, r.HasMode = fdb.FilterExclude, true
-	}
-	for _, a := range e.SourceList {
-		r.Sources = append(r.Sources, a.Unmap())
-	}
-	if e.VNI != nil {
-		r.VNI, r.HasVNI = header.VNI(*e.VNI), true
-	}
-	return r
+	return control.MDBRequestOf(&req)
 }
 
 // containsNeigh reports whether list has a neighbour equal to n.
