@@ -39,6 +39,12 @@ const (
 type flowKey struct {
 	src, dst     [16]byte
 	sport, dport uint16
+	oif          int // output interface, 0 for none
+}
+
+// flowKey returns the flow packet p belongs to.
+func (p *txPkt) flowKey() flowKey {
+	return flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, oif: p.oif}
 }
 
 type flowSock struct {
@@ -75,7 +81,7 @@ func (s *sender) noteTooBig(p *txPkt) {
 	if s.flows.tooBig == nil || len(s.flows.tooBig) > 4*maxFlowSockets {
 		s.flows.tooBig = map[flowKey]tooBigRun{}
 	}
-	s.flows.tooBig[flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}] = tooBigRun{p.plen, s.batchNo}
+	s.flows.tooBig[p.flowKey()] = tooBigRun{p.plen, s.batchNo}
 }
 
 // refusedBefore reports whether a GSO run of p's flow and size was refused
@@ -85,7 +91,7 @@ func (s *sender) refusedBefore(p *txPkt) bool {
 	if len(fc.tooBig) == 0 {
 		return false
 	}
-	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	k := p.flowKey()
 	r, ok := fc.tooBig[k]
 	if !ok {
 		return false
@@ -166,7 +172,7 @@ func (s *sender) flowSocket(p *txPkt) *flowSock {
 	if fc.closed {
 		return nil
 	}
-	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	k := p.flowKey()
 	if fs := fc.socks[k]; fs != nil {
 		fs.last = s.batchNo
 		return fs
@@ -231,6 +237,12 @@ func (s *sender) flowSetup(k flowKey) func(fd int) error {
 		setBuffers(fd, -1, 1<<20)
 		if c.device != "" {
 			if err := sys.SetString(fd, sys.SOL_SOCKET, sys.SO_BINDTODEVICE, c.device); err != nil {
+				return err
+			}
+		} else if k.oif != 0 {
+			// The flow's output interface; it is also the scope of
+			// link-local addresses, which bind and connect need.
+			if err := sys.SetInt(fd, sys.SOL_SOCKET, sys.SO_BINDTOIFINDEX, k.oif); err != nil {
 				return err
 			}
 		}
@@ -334,7 +346,7 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 }
 
 func (s *sender) dropFlow(p *txPkt) {
-	k := flowKey{src: p.src, dst: p.dst, sport: p.sport, dport: p.dport}
+	k := p.flowKey()
 	s.flows.mu.Lock()
 	defer s.flows.mu.Unlock()
 	if fs := s.flows.socks[k]; fs != nil {

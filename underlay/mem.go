@@ -319,7 +319,8 @@ type MemConn struct {
 var _ Conn = (*MemConn)(nil)
 
 type memPacket struct {
-	data []byte
+	data    []byte
+	ifindex int // the interface it was sent by and arrives on
 }
 
 // Read implements Conn. Packets longer than the space in bufs[i] are cut
@@ -328,18 +329,22 @@ func (c *MemConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return c.read(bufs, sizes, nil, offset)
 }
 
-// ReadVerified is Read that also sets verified[i] when packet i carried a
-// non-zero UDP checksum that the network verified (only with
-// NetworkOptions.VerifyChecksums), as LinuxConn.ReadVerified reports for
-// datagrams the kernel coalesced. len(verified) >= len(bufs).
-func (c *MemConn) ReadVerified(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
-	if len(verified) < len(bufs) {
-		bufs = bufs[:len(verified)]
+// ReadInfo is Read that also fills info[i] (InfoReader): Verified when
+// packet i carried a non-zero UDP checksum that the network verified (only
+// with NetworkOptions.VerifyChecksums), as LinuxConn.ReadInfo reports for
+// datagrams the kernel coalesced, and Ifindex, the interface it arrived
+// on. The simulated network is one segment whose interface indexes are
+// shared by all hosts: a packet sent with WriteVia by interface N arrives
+// on interface N, one sent without arrives on 0 (unknown).
+// len(info) >= len(bufs).
+func (c *MemConn) ReadInfo(bufs [][]byte, sizes []int, info []RxInfo, offset int) (int, error) {
+	if len(info) < len(bufs) {
+		bufs = bufs[:len(info)]
 	}
-	return c.read(bufs, sizes, verified, offset)
+	return c.read(bufs, sizes, info, offset)
 }
 
-func (c *MemConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
+func (c *MemConn) read(bufs [][]byte, sizes []int, info []RxInfo, offset int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -356,8 +361,8 @@ func (c *MemConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) 
 			c.host.net.stats.truncated.Add(1)
 		}
 		sizes[n] = m
-		if verified != nil {
-			verified[n] = c.host.net.opts.VerifyChecksums && hasUDPChecksum(p.data)
+		if info != nil {
+			info[n] = RxInfo{Verified: c.host.net.opts.VerifyChecksums && hasUDPChecksum(p.data), Ifindex: p.ifindex}
 		}
 		c.host.net.putPacket(p)
 		n++
@@ -379,13 +384,23 @@ func (c *MemConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) 
 // routed are dropped and counted, not reported as errors, as on a real
 // network; a packet of the wrong family fails the call.
 func (c *MemConn) Write(bufs [][]byte, offset int) (int, error) {
+	return c.WriteVia(bufs, nil, offset)
+}
+
+// WriteVia is Write with output interfaces (ViaWriter): packet i arrives
+// on interface oifs[i] of its receiver (see ReadInfo). A nil oifs is Write.
+func (c *MemConn) WriteVia(bufs [][]byte, oifs []int, offset int) (int, error) {
 	select {
 	case <-c.closed:
 		return 0, fmt.Errorf("underlay: write: %w", net.ErrClosed)
 	default:
 	}
 	for i, b := range bufs {
-		if err := c.host.net.send(c, b[offset:]); err != nil {
+		oif := 0
+		if oifs != nil {
+			oif = oifs[i]
+		}
+		if err := c.host.net.send(c, b[offset:], oif); err != nil {
 			return i, err
 		}
 	}
@@ -501,7 +516,7 @@ func (n *Network) roll() (lose, dup, reorder bool) {
 	return false, dup, reorder
 }
 
-func (n *Network) send(from *MemConn, pkt []byte) error {
+func (n *Network) send(from *MemConn, pkt []byte, oif int) error {
 	n.stats.sent.Add(1)
 	var dst netip.Addr
 	var udpOff int
@@ -564,7 +579,7 @@ func (n *Network) send(from *MemConn, pkt []byte) error {
 			return nil
 		}
 		for _, c := range targets {
-			n.deliver(c, pkt, udpOff)
+			n.deliver(c, pkt, udpOff, oif)
 		}
 		return nil
 	}
@@ -578,7 +593,7 @@ func (n *Network) send(from *MemConn, pkt []byte) error {
 		n.capture(CaptureDropped, from.host.name, port, pkt)
 		return nil
 	}
-	n.deliver(to, pkt, udpOff)
+	n.deliver(to, pkt, udpOff, oif)
 	return nil
 }
 
@@ -649,7 +664,7 @@ func (n *Network) fillSource(h *MemHost, pkt []byte, v6 bool, udpOff int) {
 	binary.BigEndian.PutUint16(udp[6:], csum)
 }
 
-func (n *Network) deliver(to *MemConn, pkt []byte, udpOff int) {
+func (n *Network) deliver(to *MemConn, pkt []byte, udpOff, oif int) {
 	if n.opts.VerifyChecksums && !udpChecksumOK(pkt, udpOff, to.cfg.AcceptZeroChecksum6) {
 		n.stats.badCsum.Add(1)
 		n.capture(CaptureDropped, to.host.name, to.cfg.Port, pkt)
@@ -668,6 +683,7 @@ func (n *Network) deliver(to *MemConn, pkt []byte, udpOff int) {
 	}
 	for range copies {
 		p := n.getPacket(pkt)
+		p.ifindex = oif
 		if reorder {
 			reorder = false
 			n.stats.reordered.Add(1)

@@ -394,11 +394,12 @@ func TestMemNetworkReusePort(t *testing.T) {
 	})
 }
 
-// TestMemConnReadVerified: ReadVerified vouches for a packet only when the
+// TestMemConnReadInfo: ReadInfo vouches for a packet only when the
 // network checked a non-zero UDP checksum for it (VerifyChecksums); a zero
 // IPv4 checksum means "none" (RFC 768), and without VerifyChecksums nothing
-// is checked, so nothing is vouched for.
-func TestMemConnReadVerified(t *testing.T) {
+// is checked, so nothing is vouched for. A packet sent by interface N with
+// WriteVia arrives on interface N; one sent with Write on 0.
+func TestMemConnReadInfo(t *testing.T) {
 	for _, verify := range []bool{true, false} {
 		synctest.Test(t, func(t *testing.T) {
 			m := memNet{t, underlay.NewNetwork(underlay.NetworkOptions{VerifyChecksums: verify})}
@@ -409,23 +410,24 @@ func TestMemConnReadVerified(t *testing.T) {
 			cb6 := listen(t, b, underlay.ListenConfig{IPv6: true, Port: 2})
 			a4, b4 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 			a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
-			ca4.Write([][]byte{memPacket(a4, b4, 2, []byte("sum"), false), memPacket(a4, b4, 2, []byte("none"), true)}, 0)
+			ca4.WriteVia([][]byte{memPacket(a4, b4, 2, []byte("sum"), false), memPacket(a4, b4, 2, []byte("none"), true)}, []int{7, 0}, 0)
 			ca6.Write([][]byte{memPacket(a6, b6, 2, []byte("sum6"), false)}, 0)
 			synctest.Wait()
 			for _, tc := range []struct {
-				c    *underlay.MemConn
-				want []bool
-			}{{cb4, []bool{verify, false}}, {cb6, []bool{verify}}} {
+				c       *underlay.MemConn
+				want    []bool
+				ifindex []int
+			}{{cb4, []bool{verify, false}, []int{7, 0}}, {cb6, []bool{verify}, []int{0}}} {
 				bufs := [][]byte{make([]byte, 128), make([]byte, 128), make([]byte, 128)}
 				sizes := make([]int, 3)
-				verified := []bool{true, true, true}
-				n, err := tc.c.ReadVerified(bufs, sizes, verified, 0)
+				info := []underlay.RxInfo{{true, 9}, {true, 9}, {true, 9}}
+				n, err := tc.c.ReadInfo(bufs, sizes, info, 0)
 				if err != nil || n != len(tc.want) {
-					t.Fatalf("ReadVerified = %d, %v; want %d packets", n, err, len(tc.want))
+					t.Fatalf("ReadInfo = %d, %v; want %d packets", n, err, len(tc.want))
 				}
 				for i, w := range tc.want {
-					if verified[i] != w {
-						t.Errorf("VerifyChecksums=%v: packet %d verified = %v, want %v", verify, i, verified[i], w)
+					if info[i].Verified != w || info[i].Ifindex != tc.ifindex[i] {
+						t.Errorf("VerifyChecksums=%v: packet %d %+v, want verified %v ifindex %d", verify, i, info[i], w, tc.ifindex[i])
 					}
 				}
 			}

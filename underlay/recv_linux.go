@@ -20,6 +20,7 @@ type rxMeta struct {
 	tos, ttl uint8
 	flow     uint32
 	gso      int
+	ifindex  int // the interface it arrived on (PKTINFO)
 }
 
 // receiver is the Read state: preallocated message headers, names and
@@ -36,11 +37,11 @@ type receiver struct {
 	ctrl  []byte
 	meta  []rxMeta
 
-	// Call state. verified is ReadVerified's argument (nil for Read).
-	vlen     int
-	got      int
-	err      error
-	verified []bool
+	// Call state. info is ReadInfo's argument (nil for Read).
+	vlen int
+	got  int
+	err  error
+	info []RxInfo
 
 	// GRO mode: arena slots and what is still to be handed out.
 	arena []byte
@@ -97,28 +98,31 @@ func (c *LinuxConn) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return c.read(bufs, sizes, nil, offset)
 }
 
-// ReadVerified is Read that also sets verified[i] when packet i is known to
-// have carried a non-zero UDP checksum that the kernel verified, so that
-// the whole VXLAN payload, inner frame included, is intact and its inner
-// checksums need not be checked again (what RXPayloadVerified says for all
-// packets of an IPv6 Conn). len(verified) >= len(bufs).
+// ReadInfo is Read that also fills info[i] for packet i (InfoReader):
+// the interface it arrived on, from IP_PKTINFO/IPV6_PKTINFO, and Verified
+// when it is known to have carried a non-zero UDP checksum that the kernel
+// verified, so that the whole VXLAN payload, inner frame included, is
+// intact and its inner checksums need not be checked again (what
+// RXPayloadVerified says for all packets of an IPv6 Conn).
+// len(info) >= len(bufs).
 //
-// Besides every packet of an IPv6 Conn without ZeroChecksum6RX, that is
+// Verified holds, besides every packet of an IPv6 Conn without
+// ZeroChecksum6RX, for
 // every packet split from a datagram the kernel coalesced (UDP_GRO): the
 // kernel merges only datagrams with a non-zero checksum, which it verifies
 // ("requires non zero csum, for symmetry with GSO",
 // udp_gro_receive_segment), and a local sender cannot use UDP_SEGMENT
 // without checksums (udp_send_skb refuses GSO with no_check_tx). A lone
 // IPv4 datagram may have had a zero checksum (RFC 768), which the socket
-// API does not reveal: verified is false for it.
-func (c *LinuxConn) ReadVerified(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
-	if len(verified) < len(bufs) {
-		bufs = bufs[:len(verified)]
+// API does not reveal: Verified is false for it.
+func (c *LinuxConn) ReadInfo(bufs [][]byte, sizes []int, info []RxInfo, offset int) (int, error) {
+	if len(info) < len(bufs) {
+		bufs = bufs[:len(info)]
 	}
-	return c.read(bufs, sizes, verified, offset)
+	return c.read(bufs, sizes, info, offset)
 }
 
-func (c *LinuxConn) read(bufs [][]byte, sizes []int, verified []bool, offset int) (int, error) {
+func (c *LinuxConn) read(bufs [][]byte, sizes []int, info []RxInfo, offset int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -128,20 +132,20 @@ func (c *LinuxConn) read(bufs [][]byte, sizes []int, verified []bool, offset int
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	r := &c.r
-	r.verified = verified
-	defer func() { r.verified = nil }()
+	r.info = info
+	defer func() { r.info = nil }()
 	if r.arena != nil {
 		return r.readGRO(bufs, sizes, offset)
 	}
 	return r.readDirect(bufs, sizes, offset)
 }
 
-// setVerified records for ReadVerified whether packet j is known to be
-// intact; coalesced says it came from a datagram the kernel reported with a
-// UDP_GRO segment size (a GSO skb: see ReadVerified).
-func (r *receiver) setVerified(j int, coalesced bool) {
-	if r.verified != nil {
-		r.verified[j] = coalesced || r.c.RXPayloadVerified()
+// setInfo records for ReadInfo what is known of packet j, received as
+// meta; coalesced says it came from a datagram the kernel reported with a
+// UDP_GRO segment size (a GSO skb: see ReadInfo).
+func (r *receiver) setInfo(j int, meta *rxMeta, coalesced bool) {
+	if r.info != nil {
+		r.info[j] = RxInfo{Verified: coalesced || r.c.RXPayloadVerified(), Ifindex: meta.ifindex}
 	}
 }
 
@@ -212,7 +216,7 @@ func (r *receiver) readDirect(bufs [][]byte, sizes []int, offset int) (int, erro
 		}
 		r.build(bufs[j][offset:], &r.meta[i], n)
 		sizes[j] = r.hl + n
-		r.setVerified(j, false)
+		r.setInfo(j, &r.meta[i], false)
 		j++
 	}
 	r.c.stats.RxPackets.Add(uint64(j))
@@ -281,7 +285,7 @@ func (r *receiver) split(bufs [][]byte, sizes []int, offset int) int {
 				copy(b[offset+r.hl:], data[r.poff:r.poff+l])
 				r.build(b[offset:], meta, l)
 				sizes[j] = r.hl + l
-				r.setVerified(j, meta.gso > 0)
+				r.setInfo(j, meta, meta.gso > 0)
 				j++
 			}
 			r.poff += l
@@ -327,6 +331,7 @@ func (r *receiver) parse(i int) {
 				}
 			case sys.IP_PKTINFO:
 				if len(data) >= 12 {
+					meta.ifindex = int(int32(binary.NativeEndian.Uint32(data[0:])))
 					copy(meta.dst[:4], data[8:12]) // ipi_addr: header destination
 				}
 			}
@@ -341,8 +346,9 @@ func (r *receiver) parse(i int) {
 					meta.ttl = uint8(binary.NativeEndian.Uint32(data))
 				}
 			case sys.IPV6_PKTINFO:
-				if len(data) >= 16 {
+				if len(data) >= 20 {
 					copy(meta.dst[:], data[:16])
+					meta.ifindex = int(int32(binary.NativeEndian.Uint32(data[16:])))
 				}
 			case sys.IPV6_FLOWINFO:
 				if len(data) >= 4 {

@@ -218,26 +218,35 @@ func TestGROBurstsStayWhole(t *testing.T) {
 	}
 }
 
-// TestSplitReportsVerified: ReadVerified marks the packets of a datagram
-// the kernel coalesced (a UDP_GRO segment size was reported) as intact, and
-// a lone IPv4 datagram as unknown (its checksum may have been zero).
+// TestSplitReportsVerified: ReadInfo marks the packets of a datagram the
+// kernel coalesced (a UDP_GRO segment size was reported) as intact, and a
+// lone IPv4 datagram as unknown (its checksum may have been zero).
 func TestSplitReportsVerified(t *testing.T) {
 	c := groConn([]int{3 * 100, 100, 250}, []int{100, 0, 250})
 	bufs, sizes := newBufs(8, 1500)
-	verified := make([]bool, 8)
-	c.r.verified = verified
+	info := make([]RxInfo, 8)
+	c.r.info = info
 	n := c.r.split(bufs, sizes, headroom)
 	want := []bool{true, true, true, false, true}
-	if fmt.Sprint(verified[:n]) != fmt.Sprint(want) {
-		t.Errorf("verified %v, want %v", verified[:n], want)
+	if got := verifiedOf(info[:n]); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("verified %v, want %v", got, want)
 	}
 }
 
-// TestReadVerified sends, to a UDP_GRO socket, a UDP_SEGMENT burst (which
-// arrives coalesced), then one datagram with a checksum and one without:
-// ReadVerified vouches for the burst only over IPv4, and for every packet
-// over IPv6 (where a zero checksum is dropped, RFC 8200 §8.1).
-func TestReadVerified(t *testing.T) {
+func verifiedOf(info []RxInfo) []bool {
+	v := make([]bool, len(info))
+	for i, x := range info {
+		v[i] = x.Verified
+	}
+	return v
+}
+
+// TestReadInfoVerified sends, to a UDP_GRO socket, a UDP_SEGMENT burst
+// (which arrives coalesced), then one datagram with a checksum and one
+// without: ReadInfo vouches for the burst only over IPv4, and for every
+// packet over IPv6 (where a zero checksum is dropped, RFC 8200 §8.1). Every
+// packet arrived on lo, ifindex 1.
+func TestReadInfoVerified(t *testing.T) {
 	for _, fam := range []int{4, 6} {
 		t.Run(fmt.Sprintf("ipv%d", fam), func(t *testing.T) {
 			a, b := gsoToGRO(t, "verified", fam)
@@ -258,14 +267,19 @@ func TestReadVerified(t *testing.T) {
 				t.Fatalf("Write = %d, %v", sent, err)
 			}
 			bufs, sizes := newBufs(16, 1500)
-			verified := make([]bool, 16)
+			info := make([]RxInfo, 16)
 			var got []bool
 			for len(got) < len(want) {
-				n, err := b.ReadVerified(bufs, sizes, verified, headroom)
+				n, err := b.ReadInfo(bufs, sizes, info, headroom)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got = append(got, verified[:n]...)
+				got = append(got, verifiedOf(info[:n])...)
+				for _, x := range info[:n] {
+					if x.Ifindex != 1 {
+						t.Errorf("ifindex %d, want 1 (lo)", x.Ifindex)
+					}
+				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("verified %v, want %v", got, want)

@@ -21,12 +21,13 @@ type txPkt struct {
 	zeroCsum bool
 	flow     uint32
 	fallback bool
+	oif      int // output interface (WriteVia), 0 for none
 }
 
 // sameDest reports whether b can share a UDP_SEGMENT send with a.
 func (a *txPkt) sameDest(b *txPkt) bool {
 	return a.dst == b.dst && a.dport == b.dport && a.src == b.src && a.tos == b.tos && a.ttl == b.ttl &&
-		a.flow == b.flow && a.df == b.df && a.zeroCsum == b.zeroCsum
+		a.flow == b.flow && a.df == b.df && a.zeroCsum == b.zeroCsum && a.oif == b.oif
 }
 
 // sender is the Write state.
@@ -104,6 +105,15 @@ func (s *sender) grow(n int) {
 // count with a nil error is not a failure of the Conn. The error is non-nil
 // only when the Conn is closed or broken.
 func (c *LinuxConn) Write(bufs [][]byte, offset int) (int, error) {
+	return c.WriteVia(bufs, nil, offset)
+}
+
+// WriteVia is Write where a non-zero oifs[i] is the interface packet i
+// leaves by (ViaWriter): it goes in the packet's PKTINFO ancillary data
+// (ipi_ifindex, ipi6_ifindex), which constrains the route lookup as the
+// kernel's vxlan does with flowi_oif, and is the scope of an IPv6
+// link-local destination. A nil oifs is Write.
+func (c *LinuxConn) WriteVia(bufs [][]byte, oifs []int, offset int) (int, error) {
 	if c.closed.Load() {
 		return 0, closedErr
 	}
@@ -116,6 +126,9 @@ func (c *LinuxConn) Write(bufs [][]byte, offset int) (int, error) {
 		s.pk[i] = txPkt{}
 		if offset <= len(b) {
 			s.parse(&s.pk[i], b[offset:])
+		}
+		if oifs != nil {
+			s.pk[i].oif = oifs[i]
 		}
 		if !s.pk[i].ok {
 			c.stats.TxMalformed.Add(1)
@@ -188,8 +201,9 @@ func (s *sender) parse(p *txPkt, b []byte) {
 	p.ok = true
 }
 
-// setName writes a sockaddr for dst (port 0 for raw sockets).
-func (s *sender) setName(m int, dst *[16]byte, port uint16) {
+// setName writes a sockaddr for dst (port 0 for raw sockets), scoped to
+// interface oif when dst needs it.
+func (s *sender) setName(m int, dst *[16]byte, port uint16, oif int) {
 	n := &s.names[m]
 	clear(n[:])
 	h := &s.msgs[m].Hdr
@@ -203,7 +217,21 @@ func (s *sender) setName(m int, dst *[16]byte, port uint16) {
 	binary.NativeEndian.PutUint16(n[0:], sys.AF_INET6)
 	binary.BigEndian.PutUint16(n[2:], port)
 	copy(n[8:24], dst[:])
+	if oif != 0 && needsScope(dst) {
+		binary.NativeEndian.PutUint32(n[24:], uint32(oif)) // sin6_scope_id
+	}
 	h.Namelen = sys.SizeofSockaddrInet6
+}
+
+// needsScope reports whether an IPv6 address is link-local unicast
+// (fe80::/10) or multicast of interface- or link-local scope, the
+// addresses that mean nothing without an interface
+// (__ipv6_addr_needs_scope_id).
+func needsScope(a *[16]byte) bool {
+	if a[0] == 0xfe && a[1]&0xc0 == 0x80 {
+		return true
+	}
+	return a[0] == 0xff && (a[1]&0x0f == 1 || a[1]&0x0f == 2)
 }
 
 // writeRaw sends whole packets through the raw socket, except runs of
@@ -290,9 +318,16 @@ func (s *sender) queueRaw(bufs [][]byte, offset, i, m int) {
 		sys.SetIovec(&iov[2], b[p.hl:])
 		h.SetIovlen(3)
 	}
-	s.setName(m, &p.dst, 0)
-	h.Control = nil
-	h.SetControllen(0)
+	s.setName(m, &p.dst, 0, p.oif)
+	if p.oif != 0 {
+		// Only the output interface: the raw packet has its addresses.
+		n := s.putPktinfo(s.ctrl[m*ctrlSize:(m+1)*ctrlSize], nil, p.oif)
+		h.Control = &s.ctrl[m*ctrlSize]
+		h.SetControllen(n)
+	} else {
+		h.Control = nil
+		h.SetControllen(0)
+	}
 	s.first[m] = i
 }
 
@@ -501,7 +536,7 @@ func (s *sender) buildUDP(bufs [][]byte, offset int, idx []int, p, single int) i
 		b := bufs[idx[p]][offset:]
 		s.first[m], s.count[m] = p, 1
 		h := &s.msgs[m].Hdr
-		s.setName(m, &pk.dst, pk.dport)
+		s.setName(m, &pk.dst, pk.dport, pk.oif)
 		h.Iov = &s.iovs[iv]
 		sys.SetIovec(&s.iovs[iv], b[pk.hl:pk.hl+pk.plen])
 		iv++
@@ -553,19 +588,16 @@ func (s *sender) putCmsgs(m int, p *txPkt, gsoSize int) int {
 	if s.c.family == 4 {
 		n += putCmsgInt(b[n:], sys.SOL_IP, sys.IP_TOS, int32(p.tos))
 		n += putCmsgInt(b[n:], sys.SOL_IP, sys.IP_TTL, int32(p.ttl))
-		if p.src != zero {
-			d := putCmsgHdr(b[n:], sys.SOL_IP, sys.IP_PKTINFO, 12)
-			copy(d[4:8], p.src[:4]) // ipi_spec_dst: the source address
-			n += sys.CmsgSpace(12)
-		}
 	} else {
 		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_TCLASS, int32(p.tos))
 		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_HOPLIMIT, int32(p.ttl))
+	}
+	if p.src != zero || p.oif != 0 {
+		var src *[16]byte
 		if p.src != zero {
-			d := putCmsgHdr(b[n:], sys.SOL_IPV6, sys.IPV6_PKTINFO, 20)
-			copy(d[0:16], p.src[:])
-			n += sys.CmsgSpace(20)
+			src = &p.src
 		}
+		n += s.putPktinfo(b[n:], src, p.oif)
 	}
 	if gsoSize > 0 {
 		d := putCmsgHdr(b[n:], sys.SOL_UDP, sys.UDP_SEGMENT, 2)
@@ -573,6 +605,28 @@ func (s *sender) putCmsgs(m int, p *txPkt, gsoSize int) int {
 		n += sys.CmsgSpace(2)
 	}
 	return n
+}
+
+// putPktinfo writes an IP_PKTINFO or IPV6_PKTINFO message with the source
+// address src (nil: the route chooses) and the output interface oif (0:
+// the route chooses) and returns its length.
+func (s *sender) putPktinfo(b []byte, src *[16]byte, oif int) int {
+	if s.c.family == 4 {
+		d := putCmsgHdr(b, sys.SOL_IP, sys.IP_PKTINFO, 12)
+		clear(d)
+		binary.NativeEndian.PutUint32(d[0:], uint32(oif)) // ipi_ifindex
+		if src != nil {
+			copy(d[4:8], src[:4]) // ipi_spec_dst: the source address
+		}
+		return sys.CmsgSpace(12)
+	}
+	d := putCmsgHdr(b, sys.SOL_IPV6, sys.IPV6_PKTINFO, 20)
+	clear(d)
+	if src != nil {
+		copy(d[0:16], src[:])
+	}
+	binary.NativeEndian.PutUint32(d[16:], uint32(oif)) // ipi6_ifindex
+	return sys.CmsgSpace(20)
 }
 
 func putCmsgHdr(b []byte, level, typ, dataLen int) []byte {

@@ -99,6 +99,7 @@ type got struct {
 	csum         uint16
 	payload      []byte
 	ipv4CsumOK   bool
+	ifindex      int // the interface it arrived on (ReadInfo)
 }
 
 func decode(t testing.TB, b []byte) got {
@@ -156,15 +157,17 @@ func readN(t testing.TB, c *LinuxConn, n, batch, size int) []got {
 	go func() {
 		var out []got
 		bufs, sizes := newBufs(batch, size)
+		info := make([]RxInfo, batch)
 		for len(out) < n {
-			k, err := c.Read(bufs, sizes, headroom)
+			k, err := c.ReadInfo(bufs, sizes, info, headroom)
 			if err != nil {
 				done <- result{out, err}
 				return
 			}
 			for i := range k {
-				b := bytes.Clone(bufs[i][headroom : headroom+sizes[i]])
-				out = append(out, decode(t, b))
+				g := decode(t, bytes.Clone(bufs[i][headroom:headroom+sizes[i]]))
+				g.ifindex = info[i].Ifindex
+				out = append(out, g)
 			}
 		}
 		done <- result{out, nil}
@@ -411,20 +414,23 @@ func vethPair(t *testing.T, a, b *nstest.NS, mtu int) (idx0, idx1 int) {
 	nstest.AddVeth(t, a, b, nstest.Veth{NameA: "veth0", NameB: "veth1", MTU: mtu,
 		AddrsA: []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24"), netip.MustParsePrefix("fd00::1/64")},
 		AddrsB: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24"), netip.MustParsePrefix("fd00::2/64")}})
-	index := func(ns *nstest.NS, name string) (idx int) {
-		ns.Do(func() error {
-			l, err := netlink.LinkByName(name)
-			if err == nil {
-				idx = l.Attrs().Index
-			}
-			return err
-		})
-		if idx == 0 {
-			t.Fatalf("%s not found", name)
+	return linkIndex(t, a, "veth0"), linkIndex(t, b, "veth1")
+}
+
+// linkIndex returns the interface index of name in ns.
+func linkIndex(t testing.TB, ns *nstest.NS, name string) (idx int) {
+	t.Helper()
+	ns.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err == nil {
+			idx = l.Attrs().Index
 		}
-		return idx
+		return err
+	})
+	if idx == 0 {
+		t.Fatalf("%s not found", name)
 	}
-	return index(a, "veth0"), index(b, "veth1")
+	return idx
 }
 
 // TestMulticastJoin joins a group on one end of a veth pair, sends to the

@@ -33,3 +33,30 @@ type Conn interface {
 	// Close releases the Conn; blocked Reads return.
 	Close() error
 }
+
+// RxInfo is what a Conn knows about a received packet beyond its bytes.
+type RxInfo struct {
+	// Verified says the packet carried a non-zero UDP checksum that the
+	// Conn (the kernel) verified, so the whole VXLAN payload, inner frame
+	// included, is intact.
+	Verified bool
+	// Ifindex is the interface the packet arrived on (the kernel's
+	// skb->dev->ifindex), 0 when unknown. The VNI lookup of IPv6
+	// link-local links and FDB learning from link-local sources use it.
+	Ifindex int
+}
+
+// InfoReader is an optional interface of a Conn: ReadInfo is Read that also
+// fills info[i] for packet i. len(info) >= len(bufs).
+type InfoReader interface {
+	ReadInfo(bufs [][]byte, sizes []int, info []RxInfo, offset int) (n int, err error)
+}
+
+// ViaWriter is an optional interface of a Conn: WriteVia is Write where
+// oifs[i], when not 0, is the interface packet i must leave by (the route
+// lookup's output interface, flowi_oif, which the kernel's vxlan takes
+// from the remote's `via` or the link's `dev`). An IPv6 link-local
+// destination needs it to say which link it is on. len(oifs) >= len(bufs).
+type ViaWriter interface {
+	WriteVia(bufs [][]byte, oifs []int, offset int) (n int, err error)
+}

@@ -25,7 +25,7 @@ import (
 // The other case is an underlay whose Conns guarantee the integrity of
 // what they deliver: a non-zero outer UDP checksum, which covers the whole
 // inner frame, was verified, for all packets of a Conn ([PayloadVerifier])
-// or per packet ([VerifiedReader]). A complete inner checksum is then
+// or per packet ([underlay.InfoReader]). A complete inner checksum is then
 // turned back into a partial one for a port that carries metadata, so that
 // the TAP's GRO merges the frame without checking its checksum again and
 // the host stack trusts it. The kernel does a little more: it turns the
@@ -41,18 +41,6 @@ import (
 // (underlay.LinuxConn over IPv6 without udp6zerocsumrx).
 type PayloadVerifier interface {
 	RXPayloadVerified() bool
-}
-
-// VerifiedReader is an optional interface of underlay.Conn, the per-packet
-// form of PayloadVerifier: ReadVerified is Read that also sets verified[i]
-// when packet i carried a non-zero UDP checksum the Conn (the kernel)
-// verified. underlay.LinuxConn reports it for every datagram the kernel
-// handed over coalesced (UDP_GRO merges and UDP_SEGMENT sends always carry
-// a checksum), which is every bulk TCP burst between two vtep hosts, so
-// the inner checksums of those segments are neither summed here nor in
-// GRO.
-type VerifiedReader interface {
-	ReadVerified(bufs [][]byte, sizes []int, verified []bool, offset int) (n int, err error)
 }
 
 // innerL4 finds the transport checksum of frame, whose network header of

@@ -194,7 +194,7 @@ func FuzzInnerPartial(f *testing.F) {
 // TestVerifiedPayloadHandedOnPartial: when the underlay guarantees that a
 // packet carried a non-zero UDP checksum it verified — every packet of an
 // IPv6 socket without udp6zerocsumrx (PayloadVerifier), or per packet
-// (VerifiedReader: LinuxConn for datagrams the kernel coalesced, MemConn
+// (underlay.InfoReader: LinuxConn for datagrams the kernel coalesced, MemConn
 // for any non-zero checksum it checked) — the outer checksum vouches for
 // the whole inner frame (RFC 768: it covers the UDP payload), so a
 // complete inner TCP/UDP checksum is handed to a metadata port as

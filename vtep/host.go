@@ -527,6 +527,10 @@ func (h *Host) vniInUseLocked(self *Link, cfg *config.Link, vni header.VNI) erro
 		if oc.Port() != cfg.Port() || oc.Flags()&mask != cfg.Flags()&mask {
 			continue
 		}
+		if cfg.Flags()&config.FlagIPv6LinkLocal != 0 && oc.Dev != cfg.Dev {
+			// Link-local links of other lower devices do not meet.
+			continue
+		}
 		if oc.VNIFilter {
 			if _, ok := o.vniFilter.Load().stats[vni]; !ok {
 				continue
@@ -606,14 +610,14 @@ func (h *Host) DelLink(name string) error {
 // findLink returns the link that would receive a packet for vni on the
 // socket (family, port, flags): the target of local bypass
 // (vxlan_find_vni).
-func (h *Host) findLink(v6 bool, port uint16, flags config.Flags, vni header.VNI) *Link {
+func (h *Host) findLink(v6 bool, port uint16, flags config.Flags, vni header.VNI, ifindex int) *Link {
 	h.mu.Lock()
 	s := h.sockets[SocketKey{IPv6: v6, Port: port, Flags: flags & config.RcvFlags}]
 	h.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	l, _ := s.lookup(vni)
+	l, _ := s.lookup(vni, ifindex)
 	return l
 }
 

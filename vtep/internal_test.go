@@ -316,7 +316,7 @@ func TestDecapAllocsZero(t *testing.T) {
 		if a := testing.AllocsPerRun(50, func() { s.receive(b, 64) }); a != 0 {
 			t.Errorf("verified=%v: %v allocations per batch of 64", verified, a)
 		}
-		l, _ := s.lookup(42)
+		l, _ := s.lookup(42, 0)
 		if got := l.stats.RXPackets.Load(); got != 51*64 {
 			t.Errorf("rx_packets %d (drops: %v)", got, l.Stats().Map())
 		}
@@ -386,7 +386,7 @@ func FuzzReceive(f *testing.F) {
 		if len(pkt) > len(b4.bufs[0])-tap.Headroom {
 			return
 		}
-		l, _ := s4.lookup(42)
+		l, _ := s4.lookup(42, 0)
 		before := countAll(s4.host, l)
 		b4.sizes[0] = copy(b4.bufs[0][tap.Headroom:], pkt)
 		s4.receive(b4, 1)

@@ -77,6 +77,12 @@ type linkState struct {
 
 	group        netip.Addr // multicast default destination, or zero
 	groupIfindex int
+
+	// ifindex is the lower device's (`dev`, the kernel's remote_ifindex),
+	// 0 for none. A linkLocal link (VXLAN_F_IPV6_LINKLOCAL) receives only
+	// from it.
+	ifindex   int
+	linkLocal bool
 }
 
 func (h *Host) newLinkState(cfg config.Link) *linkState {
@@ -115,11 +121,13 @@ func (h *Host) newLinkState(cfg config.Link) *linkState {
 	}
 	rb := cfg.EffectiveReservedBits()
 	st.rsvFlags, st.rsvVNI = uint32(rb>>32), uint32(rb)
+	if h.ifindex != nil && cfg.Dev != "" {
+		st.ifindex = h.ifindex(cfg.Dev)
+	}
+	st.linkLocal = fl&config.FlagIPv6LinkLocal != 0
 	if cfg.IsGroup() {
 		st.group = cfg.Remote.Unmap()
-		if h.ifindex != nil && cfg.Dev != "" {
-			st.groupIfindex = h.ifindex(cfg.Dev)
-		}
+		st.groupIfindex = st.ifindex
 	}
 	return st
 }
@@ -373,6 +381,19 @@ func (l *Link) Change(cfg config.Link) error {
 		return err
 	}
 	st := l.host.newLinkState(cfg)
+	// A link that becomes or stops being link-local, or changes its lower
+	// device, receives its VNI from other interfaces (vxlan_vs_find_vni):
+	// check that no other link receives it there (vxlan_config_validate's
+	// vxlan_vni_in_use on change) and rebuild the VNI tables.
+	rebuild := old.linkLocal != st.linkLocal || (st.linkLocal && old.ifindex != st.ifindex)
+	if rebuild && !cfg.VNIFilter {
+		l.host.mu.Lock()
+		err := l.host.vniInUseLocked(l, &cfg, cfg.VNI)
+		l.host.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	if old.cfg.Remote != cfg.Remote || old.cfg.Dev != cfg.Dev {
 		ifx := 0
 		if l.host.ifindex != nil && cfg.Dev != "" {
@@ -397,6 +418,9 @@ func (l *Link) Change(cfg config.Link) error {
 		l.defaultMark.Store(cfg.GBPMark) // SetDefaultMark's value survives other changes
 	}
 	l.state.Store(st)
+	if rebuild {
+		l.rebuildVNITables()
+	}
 	if groupChanged && l.up.Load() {
 		if err := l.joinGroups(st); err != nil {
 			return err
@@ -532,13 +556,7 @@ func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
 		}
 	}
 	l.vniFilter.Store(nf)
-	h.mu.Lock()
-	for _, s := range []*socket{l.sock4, l.sock6} {
-		if s != nil {
-			s.rebuildLocked()
-		}
-	}
-	h.mu.Unlock()
+	l.rebuildVNITables()
 	return nil
 }
 
@@ -571,14 +589,7 @@ func (l *Link) DelVNI(vni header.VNI) error {
 			}
 		}
 	}
-	h := l.host
-	h.mu.Lock()
-	for _, s := range []*socket{l.sock4, l.sock6} {
-		if s != nil {
-			s.rebuildLocked()
-		}
-	}
-	h.mu.Unlock()
+	l.rebuildVNITables()
 	return nil
 }
 
@@ -648,4 +659,16 @@ func (l *Link) write(q int, bufs [][]byte, metas []tap.Meta, offset int) int {
 		l.host.log.Debug("overlay write failed", "link", l.name, "err", err)
 	}
 	return n
+}
+
+// rebuildVNITables recomputes the VNI tables of the link's sockets after a
+// change of what it receives.
+func (l *Link) rebuildVNITables() {
+	l.host.mu.Lock()
+	defer l.host.mu.Unlock()
+	for _, s := range []*socket{l.sock4, l.sock6} {
+		if s != nil {
+			s.rebuildLocked()
+		}
+	}
 }

@@ -21,9 +21,12 @@ type rxBatch struct {
 	fails  readFailures
 	bufs   [][]byte
 	sizes  []int
-	// verified[i] is set when the Conn vouched for packet i's whole
-	// payload (VerifiedReader); all false for a plain Read.
-	verified []bool
+	// info[i] is what the Conn told about packet i (underlay.InfoReader):
+	// whether it vouched for its whole payload, the interface it arrived
+	// on; all zero for a plain Read.
+	info []underlay.RxInfo
+	// inIf is the interface the packet being received arrived on.
+	inIf int
 
 	groups []rxGroup // links seen in this batch, in first-seen order
 
@@ -32,11 +35,12 @@ type rxBatch struct {
 	// first refreshes the entry for all (the kernel's vxlan_snoop would
 	// find it known and current).
 	last struct {
-		l   *Link
-		mac header.MAC
-		vni header.VNI
-		src [16]byte // the outer source address (IPv4 in the first 4 bytes)
-		ok  bool
+		l    *Link
+		mac  header.MAC
+		vni  header.VNI
+		src  [16]byte // the outer source address (IPv4 in the first 4 bytes)
+		inIf int      // the interface it arrived on
+		ok   bool
 	}
 }
 
@@ -54,11 +58,12 @@ func outerSource(o []byte, v6 bool) (a [16]byte) {
 // batch.
 func (b *rxBatch) learned(l *Link, mac []byte, vni header.VNI, o []byte, v6 bool) bool {
 	c := &b.last
-	return c.ok && c.l == l && c.vni == vni && c.mac == header.MAC(mac) && c.src == outerSource(o, v6)
+	return c.ok && c.l == l && c.vni == vni && c.mac == header.MAC(mac) && c.src == outerSource(o, v6) && c.inIf == b.inIf
 }
 
 func (b *rxBatch) setLearned(l *Link, mac []byte, vni header.VNI, o []byte, v6 bool) {
-	b.last.l, b.last.mac, b.last.vni, b.last.src, b.last.ok = l, header.MAC(mac), vni, outerSource(o, v6), true
+	c := &b.last
+	c.l, c.mac, c.vni, c.src, c.inIf, c.ok = l, header.MAC(mac), vni, outerSource(o, v6), b.inIf, true
 }
 
 // rxGroup collects the frames of one batch for one link.
@@ -79,7 +84,7 @@ type rxGroup struct {
 const rxOffset = tap.Headroom
 
 func newRXBatch(n, bufSize int) *rxBatch {
-	b := &rxBatch{bufs: make([][]byte, n), sizes: make([]int, n), verified: make([]bool, n)}
+	b := &rxBatch{bufs: make([][]byte, n), sizes: make([]int, n), info: make([]underlay.RxInfo, n)}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, bufSize)
 	}
@@ -129,11 +134,11 @@ func (s *socket) routineReceive(w int) {
 func (s *socket) receiveBatch(conn underlay.Conn, b *rxBatch) bool {
 	var n int
 	var err error
-	if vr, ok := conn.(VerifiedReader); ok {
-		n, err = vr.ReadVerified(b.bufs, b.sizes, b.verified, tap.Headroom)
+	if ir, ok := conn.(underlay.InfoReader); ok {
+		n, err = ir.ReadInfo(b.bufs, b.sizes, b.info, tap.Headroom)
 	} else {
 		n, err = conn.Read(b.bufs, b.sizes, tap.Headroom)
-		clear(b.verified[:n])
+		clear(b.info[:n])
 	}
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
@@ -163,7 +168,8 @@ func (s *socket) receive(b *rxBatch, n int) {
 	}
 	b.groups = b.groups[:0]
 	for i := range n {
-		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i], b.verified[i])
+		b.inIf = b.info[i].Ifindex
+		s.receiveOne(b, b.bufs[i], tap.Headroom, tap.Headroom+b.sizes[i], b.info[i].Verified)
 	}
 	for i := range b.groups {
 		b.groups[i].link.deliver(&b.groups[i], b.worker)
@@ -176,7 +182,8 @@ func (s *socket) hostDrop(r DropReason) { s.host.stats.Drops[r].Add(1) }
 // receiveOne is vxlan_rcv for the outer packet buf[start:end]: the outer
 // IP and UDP headers are checked here, as the IP and UDP layers would,
 // then the VXLAN header and the link's receive path. verified says the
-// Conn vouched for this packet's payload (see VerifiedReader).
+// Conn vouched for this packet's payload (see underlay.InfoReader); it
+// arrived on interface b.inIf.
 func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int, verified bool) {
 	pkt := buf[start:end]
 	var ipLen int
@@ -255,7 +262,7 @@ func (s *socket) receiveOne(b *rxBatch, buf []byte, start, end int, verified boo
 		return
 	}
 	vni := header.VNI(w1 >> 8)
-	l, vs := s.lookup(vni)
+	l, vs := s.lookup(vni, b.inIf)
 	if l == nil {
 		s.hostDrop(DropVNINotFound)
 		return
@@ -377,7 +384,7 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 			return
 		}
 		if st.learn && !b.learned(l, frame[6:12], vni, buf[outer:innerStart], s.key.IPv6) {
-			if r := l.learn(st, header.MAC(frame[6:12]), vni, buf[outer:innerStart], s.key.IPv6); r != 0 {
+			if r := l.learn(st, header.MAC(frame[6:12]), vni, buf[outer:innerStart], s.key.IPv6, b.inIf); r != 0 {
 				l.stats.Drops[r].Add(1)
 				return
 			}
@@ -436,20 +443,22 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 	g.vnis = append(g.vnis, vs)
 }
 
-// learn is vxlan_snoop for the outer header o. It returns the drop reason,
-// or 0 to go on.
-func (l *Link) learn(st *linkState, src header.MAC, vni header.VNI, o []byte, v6 bool) DropReason {
+// learn is vxlan_snoop for the outer header o of a packet that arrived on
+// interface inIf. It returns the drop reason, or 0 to go on.
+func (l *Link) learn(st *linkState, src header.MAC, vni header.VNI, o []byte, v6 bool, inIf int) DropReason {
 	var ip netip.Addr
 	if v6 {
 		ip = netip.AddrFrom16([16]byte(o[8:24]))
 	} else {
 		ip = netip.AddrFrom4([4]byte(o[12:16]))
 	}
-	return l.snoop(src, vni, ip)
+	return l.snoop(src, vni, ip, inIf)
 }
 
-// snoop learns src behind ip and maps the result to a drop reason.
-func (l *Link) snoop(src header.MAC, vni header.VNI, ip netip.Addr) DropReason {
+// snoop learns src behind ip, reached by interface ifindex when ip is
+// link-local (vxlan_snoop records skb->dev->ifindex for those), and maps
+// the result to a drop reason.
+func (l *Link) snoop(src header.MAC, vni header.VNI, ip netip.Addr, ifindex int) DropReason {
 	if !l.up.Load() {
 		// vxlan_snoop creates entries only while netif_running; existing
 		// ones are still refreshed and migrated.
@@ -460,7 +469,7 @@ func (l *Link) snoop(src header.MAC, vni header.VNI, ip netip.Addr) DropReason {
 			return 0
 		}
 	}
-	switch l.fdb.Learn(src, vni, ip, 0) {
+	switch l.fdb.Learn(src, vni, ip, ifindex) {
 	case fdb.LearnInvalidSource:
 		return DropMACInvalidSource
 	case fdb.LearnEntryExists:

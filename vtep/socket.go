@@ -44,6 +44,16 @@ type vniTable struct {
 	one    *Link
 	oneVNI header.VNI
 	m      map[header.VNI]*Link
+	// ll holds the IPv6 link-local links (VXLAN_F_IPV6_LINKLOCAL), which
+	// receive a VNI only from their own lower device: several of them may
+	// share a VNI, one per device (vxlan_vni_in_use). nil when none.
+	ll map[vniIf]*Link
+}
+
+// vniIf is a VNI received on one interface.
+type vniIf struct {
+	vni     header.VNI
+	ifindex int
 }
 
 func newSocket(h *Host, k SocketKey, conns []underlay.Conn) *socket {
@@ -83,15 +93,25 @@ func (s *socket) rebuildLocked() {
 			continue
 		}
 		st := l.state.Load()
+		add := func(v header.VNI) {
+			if st.linkLocal {
+				if t.ll == nil {
+					t.ll = make(map[vniIf]*Link)
+				}
+				t.ll[vniIf{v, st.ifindex}] = l
+			} else {
+				t.m[v] = l
+			}
+		}
 		switch {
 		case st.cfg.VNIFilter:
 			for v := range l.vniFilter.Load().stats {
-				t.m[v] = l
+				add(v)
 			}
 		case s.external:
-			t.m[0] = l
+			add(0)
 		default:
-			t.m[st.vni] = l
+			add(st.vni)
 		}
 	}
 	if len(t.m) == 1 {
@@ -102,20 +122,25 @@ func (s *socket) rebuildLocked() {
 	s.vnis.Store(t)
 }
 
-// lookup returns the link receiving vni (vxlan_vs_find_vni): external
-// sockets without vnifilter map every VNI to 0.
-func (s *socket) lookup(vni header.VNI) (*Link, *VNIStats) {
+// lookup returns the link receiving vni from interface ifindex
+// (vxlan_vs_find_vni): external sockets without vnifilter map every VNI to
+// 0, and an IPv6 link-local link receives only from its lower device
+// (remote_ifindex == skb->dev->ifindex), before any other link of the VNI.
+func (s *socket) lookup(vni header.VNI, ifindex int) (*Link, *VNIStats) {
 	if s.external {
 		vni = 0
 	}
 	t := s.vnis.Load()
-	var l *Link
-	if t.one != nil {
-		if t.oneVNI != vni {
-			return nil, nil
+	l := t.one
+	if l == nil || t.oneVNI != vni {
+		l = t.m[vni]
+	}
+	if t.ll != nil {
+		if ll := t.ll[vniIf{vni, ifindex}]; ll != nil {
+			l = ll
 		}
-		l = t.one
-	} else if l = t.m[vni]; l == nil {
+	}
+	if l == nil {
 		return nil, nil
 	}
 	return l, l.vniStatsFor(l.state.Load(), vni)

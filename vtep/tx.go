@@ -12,6 +12,7 @@ import (
 	"github.com/vtepd/vtep/flow"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/tap"
+	"github.com/vtepd/vtep/underlay"
 )
 
 // txBatch is the per-goroutine state of a link's transmit routine: the
@@ -56,6 +57,8 @@ type txBatch struct {
 // cut at the end of its packet; the packet starts txOffset(v6) bytes in.
 type txQueue struct {
 	pkts   [][]byte
+	oifs   []int       // output interfaces (fdb.Remote.Ifindex), 0 for none
+	via    bool        // some oifs[i] is not 0
 	bytes  []int       // tx_bytes: the inner length past the MAC header
 	vnis   []*VNIStats // per-VNI counters, or nil
 	vbytes []int       // per-VNI bytes: the whole inner frame
@@ -63,7 +66,8 @@ type txQueue struct {
 
 func (q *txQueue) reset() {
 	clear(q.pkts) // drop references to buffers
-	q.pkts, q.bytes, q.vnis, q.vbytes = q.pkts[:0], q.bytes[:0], q.vnis[:0], q.vbytes[:0]
+	q.pkts, q.oifs, q.bytes, q.vnis, q.vbytes = q.pkts[:0], q.oifs[:0], q.bytes[:0], q.vnis[:0], q.vbytes[:0]
+	q.via = false
 }
 
 // txOffset is where an outer packet starts in its buffer: the inner frame
@@ -92,6 +96,7 @@ func newTXBatch(n, bufSize int) *txBatch {
 	for i := range b.q {
 		b.q[i] = txQueue{
 			pkts:   make([][]byte, 0, b.limit),
+			oifs:   make([]int, 0, b.limit),
 			bytes:  make([]int, 0, b.limit),
 			vnis:   make([]*VNIStats, 0, b.limit),
 			vbytes: make([]int, 0, b.limit),
@@ -375,6 +380,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 		udpSum bool
 		label  uint32
 		src    netip.Addr
+		oif    int // the output interface (remote_ifindex), or 0
 	)
 	if r != nil {
 		if r.BridgeLocal() {
@@ -388,6 +394,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 		}
 		dstIP = r.IP
 		dport = r.TxPort(st.port)
+		oif = r.Ifindex
 		vni = r.TxVNI(defaultVNI)
 		if st.ttlInherit {
 			ttl = innerTTL(nh, et)
@@ -444,7 +451,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	// Local bypass (encap_bypass_if_local), only without tunnel metadata:
 	// the remote is one of this host's addresses.
 	if ti == nil && st.localBypass && !dstIP.IsMulticast() && l.host.isLocal(dstIP) {
-		dl := l.host.findLink(v6, dport, st.flags, vni)
+		dl := l.host.findLink(v6, dport, st.flags, vni, oif)
 		if dl == nil {
 			l.drop(DropBypassNoLink, vs)
 			return
@@ -584,6 +591,8 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 
 	q := &b.q[boolInt(v6)]
 	q.pkts = append(q.pkts, buf[:tap.Headroom+size])
+	q.oifs = append(q.oifs, oif)
+	q.via = q.via || oif != 0
 	q.bytes = append(q.bytes, size-maclen)
 	q.vnis = append(q.vnis, vs)
 	q.vbytes = append(q.vbytes, size)
@@ -666,7 +675,14 @@ func (l *Link) flushTX(b *txBatch) {
 				binary.BigEndian.PutUint16(ip[10:], ipv4HeaderChecksum(ip))
 			}
 		}
-		n, err := s.connFor(b.queue).Write(q.pkts, off)
+		var n int
+		var err error
+		conn := s.connFor(b.queue)
+		if vw, ok := conn.(underlay.ViaWriter); ok && q.via {
+			n, err = vw.WriteVia(q.pkts, q.oifs, off)
+		} else {
+			n, err = conn.Write(q.pkts, off)
+		}
 		if err != nil && !errors.Is(err, net.ErrClosed) && n == 0 {
 			l.host.log.Debug("underlay write failed", "link", l.name, "err", err)
 		}
@@ -720,7 +736,7 @@ func (l *Link) bypass(b *txBatch, st *linkState, dl *Link, buf []byte, size int,
 		if dst.v6 {
 			lo = netip.AddrFrom16(loopback6)
 		}
-		dl.snoop(header.MAC(frame[6:12]), vni, lo)
+		dl.snoop(header.MAC(frame[6:12]), vni, lo, 0)
 	}
 	l.stats.TXPackets.Add(1)
 	l.stats.TXBytes.Add(uint64(size))
