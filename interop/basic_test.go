@@ -229,29 +229,59 @@ func TestDestinationPorts(t *testing.T) {
 // packets are IPv6 between the configured local addresses.
 func TestIPv6UnderlayPing(t *testing.T) {
 	forEachKind(t, func(t *testing.T, dut kind) {
-		l, h1, h2 := pair(t, dut, labConfig{ipv6: true})
-		c := startCapture(t, h2.ns, ulDev, incoming, isVXLANTo(l.Port()))
-		h1.warmUp(t, h2.In4())
-		for _, dst := range []func(*host) netip.Addr{(*host).In4, (*host).In6} {
-			h1.PingOK(t, dst(h2))
-			h2.PingOK(t, dst(h1))
-		}
-		frames := c.Frames()
-		if len(frames) == 0 {
-			t.Fatal("no VXLAN packets captured")
-		}
-		for _, f := range frames {
-			p, _ := parseVXLAN(f, l.Port())
-			if !p.IPv6 || p.Src != h1.Underlay() || p.Dst != h2.Underlay() {
-				t.Fatalf("outer packet %s → %s (ipv6 %v), want %s → %s", p.Src, p.Dst, p.IPv6, h1.Underlay(), h2.Underlay())
-			}
-			// The checksum itself is checked by TestOuterUDPChecksum, with
-			// offload off; here veth may leave it partial.
-			if p.UDPCsum == 0 {
-				t.Fatalf("IPv6 outer UDP checksum is zero without udp6zerocsumtx")
+		ipv6UnderlayPing(t, dut, labConfig{ipv6: true})
+	})
+}
+
+// TestIPv6LinkLocalUnderlay runs the overlay between link-local VTEP
+// addresses (`local fe80::i dev ul0`, flood entries `dst fe80::j via ul0`).
+// The kernel marks such a device VXLAN_F_IPV6_LINKLOCAL: it receives its
+// VNI only from its lower device (vxlan_vs_find_vni matches remote_ifindex
+// against skb->dev->ifindex), and a source learned from a link-local
+// address keeps the interface it came in on (vxlan_snoop), by which the
+// replies leave (vxlan6_get_route with flowi6_oif). Pings cross both ways
+// between the link-local addresses, and each side learned the other's MAC
+// behind its address via ul0.
+func TestIPv6LinkLocalUnderlay(t *testing.T) {
+	forEachKind(t, func(t *testing.T, dut kind) {
+		h1, h2 := ipv6UnderlayPing(t, dut, labConfig{ipv6: true, linkLocal: true})
+		for _, p := range [][2]*host{{h1, h2}, {h2, h1}} {
+			checkLearned(t, p[0], p[1].mac, p[1].Underlay())
+			if es := p[0].FindFDB(t, p[1].mac); len(es) != 1 || es[0].Via != ulDev {
+				t.Errorf("%v: entries for %s: %+v, want one via %s", p[0], p[1].mac, es, ulDev)
 			}
 		}
 	})
+}
+
+// ipv6UnderlayPing builds a pair over an IPv6 underlay, pings both overlay
+// families both ways and checks that the outer packets are IPv6 between
+// the configured local addresses, with a UDP checksum.
+func ipv6UnderlayPing(t *testing.T, dut kind, cfg labConfig) (h1, h2 *host) {
+	t.Helper()
+	l, h1, h2 := pair(t, dut, cfg)
+	c := startCapture(t, h2.ns, ulDev, incoming, isVXLANTo(l.Port()))
+	h1.warmUp(t, h2.In4())
+	for _, dst := range []func(*host) netip.Addr{(*host).In4, (*host).In6} {
+		h1.PingOK(t, dst(h2))
+		h2.PingOK(t, dst(h1))
+	}
+	frames := c.Frames()
+	if len(frames) == 0 {
+		t.Fatal("no VXLAN packets captured")
+	}
+	for _, f := range frames {
+		p, _ := parseVXLAN(f, l.Port())
+		if !p.IPv6 || p.Src != h1.Underlay() || p.Dst != h2.Underlay() {
+			t.Fatalf("outer packet %s → %s (ipv6 %v), want %s → %s", p.Src, p.Dst, p.IPv6, h1.Underlay(), h2.Underlay())
+		}
+		// The checksum itself is checked by TestOuterUDPChecksum, with
+		// offload off; here veth may leave it partial.
+		if p.UDPCsum == 0 {
+			t.Fatalf("IPv6 outer UDP checksum is zero without udp6zerocsumtx")
+		}
+	}
+	return h1, h2
 }
 
 // TestOuterUDPChecksum checks the outer UDP checksum on the wire for each

@@ -76,6 +76,9 @@ type labConfig struct {
 	kinds []kind
 	// ipv6 selects the IPv6 underlay (local/remote fd00::i).
 	ipv6 bool
+	// linkLocal, with ipv6, makes the VTEP addresses link-local (fe80::i
+	// on ul0), and the flood entries name their interface (via ul0).
+	linkLocal bool
 	// port is the VXLAN destination port; 0 means 4789.
 	port uint16
 	// omitPort leaves dstport out of host 1's link arguments, so that it
@@ -108,6 +111,9 @@ type host struct {
 
 // Underlay returns the host's VTEP address in the lab's underlay family.
 func (h *host) Underlay() netip.Addr {
+	if h.lab.cfg.ipv6 && h.lab.cfg.linkLocal {
+		return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(h.idx)})
+	}
 	if h.lab.cfg.ipv6 {
 		return netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(h.idx)})
 	}
@@ -168,6 +174,7 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 			AddrsA: []netip.Prefix{
 				netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(h.idx)}), 24),
 				netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(h.idx)}), 64),
+				netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(h.idx)}), 64),
 			},
 		})
 		l.sw.IP(t, "link", "set", port, "master", "br0")
@@ -195,7 +202,11 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	for _, h := range l.hosts {
 		for _, o := range l.hosts {
 			if o != h {
-				h.FDB(t, "append", header.ZeroMAC.String(), "dst", o.Underlay().String())
+				args := []string{"dst", o.Underlay().String()}
+				if cfg.linkLocal {
+					args = append(args, "via", ulDev)
+				}
+				h.FDB(t, "append", header.ZeroMAC.String(), args...)
 			}
 		}
 	}
@@ -269,6 +280,7 @@ type fdbEntry struct {
 	Master string   `json:"master"`
 	State  string   `json:"state"`
 	NHID   int      `json:"nhid"`
+	Via    string   `json:"viaIf"` // bridge -j: the `via` interface
 }
 
 func (e fdbEntry) String() string {
