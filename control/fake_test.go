@@ -100,6 +100,13 @@ func (b *fakeBackend) Links(ctx context.Context, stats bool) ([]LinkInfo, error)
 	return ls, nil
 }
 
+// HasDevice implements DeviceFinder: the links and a lower device eth0.
+func (b *fakeBackend) HasDevice(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.links[name] != nil || name == "eth0"
+}
+
 func (b *fakeBackend) Link(ctx context.Context, name string, stats bool) (LinkInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

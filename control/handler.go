@@ -63,6 +63,15 @@ type Backend interface {
 	Subscribe(ctx context.Context, f EventFilter) (<-chan Event, error)
 }
 
+// DeviceFinder is an optional interface of a Backend: HasDevice reports
+// whether name is a network interface of the daemon's namespace, as
+// iproute2's ll_name_to_index finds it. The handler then answers a request
+// that names an interface that does not exist as ip and bridge do, with
+// `Cannot find device "NAME"`, before any check of the driver.
+type DeviceFinder interface {
+	HasDevice(name string) bool
+}
+
 // HandlerOptions configures NewHandler.
 type HandlerOptions struct {
 	// Version is reported by GET /v1/version.

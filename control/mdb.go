@@ -207,6 +207,15 @@ func (h *handler) updateMDB(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// mdb_modify resolves dev, then port, before it sends anything.
+	if df, ok := h.b.(DeviceFinder); ok {
+		for _, name := range []string{req.Dev, req.Port} {
+			if name != "" && !df.HasDevice(name) {
+				h.fail(w, r, ErrNoDevice(name))
+				return
+			}
+		}
+	}
 	mr, err := MDBRequestOf(&req)
 	if err != nil {
 		h.fail(w, r, err)

@@ -57,7 +57,8 @@ func TestMDBRoundTrip(t *testing.T) {
 
 // TestMDBRequestRefusals: requests the kernel refuses in
 // vxlan_mdb_config_init before any lookup, with its messages, never reach
-// the backend.
+// the backend, nor do those naming an interface that does not exist, which
+// bridge's mdb_modify refuses first (dev, then port).
 func TestMDBRequestRefusals(t *testing.T) {
 	b, h := newTestHandler()
 	addVX0(t, h)
@@ -70,6 +71,8 @@ func TestMDBRequestRefusals(t *testing.T) {
 		{MDBRequest{Op: "append", Dev: "vx0", Port: "vx0", Group: g, Permanent: true, Dst: dst}, `Command "append" is unknown, try "bridge mdb help".`},
 		{MDBRequest{Op: MDBAdd, Dev: "vx0", Group: g, Permanent: true, Dst: dst}, "Device, group address and port name are required arguments."},
 		{MDBRequest{Op: MDBAdd, Dev: "vx0", Port: "eth0", Group: g, Permanent: true, Dst: dst}, "Error: vxlan: Port net device must be the VXLAN net device."},
+		{MDBRequest{Op: MDBAdd, Dev: "vx0", Port: "nope", Group: g, Permanent: true, Dst: dst}, `Cannot find device "nope"`},
+		{MDBRequest{Op: MDBDel, Dev: "vx9", Port: "nope", Group: g, Dst: dst}, `Cannot find device "vx9"`},
 		{MDBRequest{Op: MDBAdd, Dev: "vx0", Port: "vx0", Group: g, Dst: dst}, "Error: vxlan: MDB entry must be permanent."},
 		{MDBRequest{Op: MDBAdd, Dev: "vx0", Port: "vx0", Group: g, Permanent: true, VID: 10, Dst: dst}, "Error: vxlan: VID must not be specified."},
 		{MDBRequest{Op: MDBAdd, Dev: "vx0", Port: "vx0", GroupMAC: true, Permanent: true, Dst: dst}, "Error: vxlan: Group address must be an IPv4 / IPv6 address."},

@@ -77,6 +77,10 @@ func (b backend) Links(ctx context.Context, stats bool) ([]control.LinkInfo, err
 	return out, nil
 }
 
+// HasDevice implements control.DeviceFinder: name is an interface of
+// vtepd's namespace.
+func (b backend) HasDevice(name string) bool { return b.d.ifindexOf(name) != 0 }
+
 func (b backend) Link(ctx context.Context, name string, stats bool) (control.LinkInfo, error) {
 	d := b.d
 	d.mu.Lock()
