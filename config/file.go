@@ -32,9 +32,9 @@ import (
 //	  - {dev: vx0, ip: 10.42.0.2, lladdr: "02:00:00:00:00:02"}
 //
 // A link's args are the words after `ip link add NAME type vxlan` (see
-// [ParseArgs]). An FDB entry is `bridge fdb OP MAC dev DEV dst DST [port
-// PORT] [vni VNI] [src_vni VNI] [via DEV] [STATE] [router] [extern_learn]
-// self`; an MDB entry is `bridge mdb OP dev DEV port DEV grp GROUP ...
+// [ParseArgs]). An FDB entry is `bridge fdb OP MAC dev DEV {dst DST [port
+// PORT] [vni VNI] [via DEV] | nhid ID} [src_vni VNI] [STATE] [router]
+// [extern_learn] self`; an MDB entry is `bridge mdb OP dev DEV port DEV grp GROUP ...
 // permanent dst DST ...` (see [MDBSpec]); a neighbour is `ip neigh add IP
 // lladdr LLADDR dev DEV [router] nud permanent`. See testdata/example.yaml.
 type File struct {
@@ -123,6 +123,7 @@ type FDBSpec struct {
 	VNI         header.VNI
 	SrcVNI      header.VNI
 	Via         string // lower device for this remote, or ""
+	NHID        uint32 // FDB nexthop group (`nhid`) instead of a remote, or 0
 	State       FDBState
 	Router      bool
 	ExternLearn bool
@@ -250,6 +251,7 @@ type (
 		VNI         *uint32 `yaml:"vni"`
 		SrcVNI      *uint32 `yaml:"src_vni"`
 		Via         string  `yaml:"via"`
+		NHID        uint32  `yaml:"nhid"`
 		State       string  `yaml:"state"`
 		Router      bool    `yaml:"router"`
 		ExternLearn bool    `yaml:"extern_learn"`
@@ -460,6 +462,7 @@ type fdbRemote struct {
 	port uint16
 	vni  header.VNI
 	via  string
+	nhid uint32
 }
 
 type fdbEntry struct {
@@ -475,7 +478,7 @@ func (v *validator) fdb(raws []rawFDB, lines []int) {
 		if l.HasRemote() {
 			k := fdbKey{l.Name, header.MAC{}, l.VNI}
 			entries[k] = &fdbEntry{
-				remotes: []fdbRemote{{l.Remote, l.Port(), l.VNI, l.Dev}},
+				remotes: []fdbRemote{{l.Remote, l.Port(), l.VNI, l.Dev, 0}},
 				where:   fmt.Sprintf("the default entry of %s's remote (line %d)", l.Name, ls.Line),
 			}
 			count[l.Name]++
@@ -509,31 +512,17 @@ func (v *validator) fdb(raws []rawFDB, lines []int) {
 		}
 		l := ls.Link
 		e.Dev = r.Dev
-		if r.Dst == "" {
-			bad(`"dst" is required`)
-			continue
-		}
-		dst, err := netip.ParseAddr(r.Dst)
-		if err != nil || dst.Zone() != "" {
-			bad("invalid dst %q", r.Dst)
-			continue
-		}
-		if dst.Is6() != l.IsIPv6() {
-			bad("dst %s: Address family not supported by protocol (%s is %s)", dst, l.Name, familyName(l.IsIPv6()))
-			continue
-		}
-		e.Dst = dst
-		e.Port = r.Port
-		if e.Port == 0 {
-			e.Port = l.Port()
-		}
-		e.VNI, e.SrcVNI = l.VNI, l.VNI
-		if r.VNI != nil {
-			if *r.VNI > uint32(header.MaxVNI) {
-				bad("invalid VNI %d", *r.VNI)
+		e.SrcVNI = l.VNI
+		if r.NHID != 0 {
+			// vxlan_fdb_parse: a nexthop entry has no remote of its own.
+			if r.Dst != "" || r.Port != 0 || r.VNI != nil || r.Via != "" {
+				bad("dst, port, vni and via are mutually exclusive with nhid")
 				continue
 			}
-			e.VNI = header.VNI(*r.VNI)
+			e.NHID = r.NHID
+		} else if msg := fdbRemoteOf(&e, &r, l); msg != "" {
+			bad("%s", msg)
+			continue
 		}
 		if r.SrcVNI != nil {
 			if *r.SrcVNI > uint32(header.MaxVNI) {
@@ -579,7 +568,7 @@ func (v *validator) fdb(raws []rawFDB, lines []int) {
 		if l.External {
 			k.vni = e.SrcVNI
 		}
-		rem := fdbRemote{e.Dst, e.Port, e.VNI, e.Via}
+		rem := fdbRemote{e.Dst, e.Port, e.VNI, e.Via, e.NHID}
 		unicast := e.MAC.IsValidUnicast()
 		old := entries[k]
 		here := fmt.Sprintf("fdb[%d] (line %d)", i, line)
@@ -607,6 +596,34 @@ func (v *validator) fdb(raws []rawFDB, lines []int) {
 		}
 		v.f.FDB = append(v.f.FDB, e)
 	}
+}
+
+// fdbRemoteOf fills e's remote (dst, port, vni) from r for link l and
+// returns what is wrong with it, or "".
+func fdbRemoteOf(e *FDBSpec, r *rawFDB, l Link) string {
+	if r.Dst == "" {
+		return `"dst" is required`
+	}
+	dst, err := netip.ParseAddr(r.Dst)
+	if err != nil || dst.Zone() != "" {
+		return fmt.Sprintf("invalid dst %q", r.Dst)
+	}
+	if dst.Is6() != l.IsIPv6() {
+		return fmt.Sprintf("dst %s: Address family not supported by protocol (%s is %s)", dst, l.Name, familyName(l.IsIPv6()))
+	}
+	e.Dst = dst
+	e.Port = r.Port
+	if e.Port == 0 {
+		e.Port = l.Port()
+	}
+	e.VNI = l.VNI
+	if r.VNI != nil {
+		if *r.VNI > uint32(header.MaxVNI) {
+			return fmt.Sprintf("invalid VNI %d", *r.VNI)
+		}
+		e.VNI = header.VNI(*r.VNI)
+	}
+	return ""
 }
 
 func familyName(v6 bool) string {

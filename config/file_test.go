@@ -79,6 +79,19 @@ func TestParseFileEmpty(t *testing.T) {
 	}
 }
 
+// TestParseFileNexthopFDB: an FDB entry with `nhid` (bridge fdb add MAC dev
+// DEV nhid ID) has no remote of its own: no dst, port or VNI.
+func TestParseFileNexthopFDB(t *testing.T) {
+	f, err := ParseFile([]byte("links:\n  - {name: vx0, args: \"id 1 dstport 4789\"}\nfdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, nhid: 10, state: static}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.FDB[0]
+	if e.NHID != 10 || e.Dst.IsValid() || e.Port != 0 || e.VNI != 0 || e.SrcVNI != 1 || e.State != FDBStatic {
+		t.Errorf("entry %+v", e)
+	}
+}
+
 func TestParseFileErrors(t *testing.T) {
 	const links = "links:\n  - {name: vx0, args: \"id 1 remote 10.0.0.2\"}\n  - {name: vx6, args: \"id 6 local 2001:db8::1 maxaddress 1\"}\n  - {name: gpe0, args: \"external gpe\"}\n  - {name: ext, args: \"external\"}\n"
 	tests := []struct {
@@ -110,6 +123,9 @@ func TestParseFileErrors(t *testing.T) {
 		{"fdb unknown dev", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: eth0, dst: 10.0.0.3}\n", []string{`dev "eth0" is not a link of this file`}, ErrFile},
 		{"fdb dst required", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0}\n", []string{`"dst" is required`}, ErrFile},
 		{"fdb bad dst", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, dst: x}\n", []string{`invalid dst "x"`}, ErrFile},
+		{"fdb nhid with dst", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, nhid: 10, dst: 10.0.0.3}\n", []string{`line 7: fdb[0]: dst, port, vni and via are mutually exclusive with nhid`}, ErrFile},
+		{"fdb nhid with via", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, nhid: 10, via: ul0}\n", []string{`mutually exclusive with nhid`}, ErrFile},
+		{"fdb nhid twice", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, nhid: 10}\n  - {mac: 02:00:00:00:00:01, dev: vx0, nhid: 20}\n", []string{`line 8: fdb[1]: File exists`}, ErrFile},
 		{"fdb dst family (EAFNOSUPPORT)", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, dst: 2001:db8::9}\n",
 			[]string{"dst 2001:db8::9: Address family not supported by protocol (vx0 is IPv4)"}, ErrFile},
 		{"fdb vni range", links + "fdb:\n  - {mac: 02:00:00:00:00:01, dev: vx0, dst: 10.0.0.3, vni: 16777216}\n", []string{"invalid VNI 16777216"}, ErrFile},

@@ -138,7 +138,7 @@ func (d *daemon) applyConfig(f *config.File) error {
 		}
 		r := fdbRequestOf(&e, via)
 		if err := dl.link.FDB().Delete(fdb.Request{
-			MAC: r.MAC, Dst: r.Dst, Port: r.Port, VNI: r.VNI, HasVNI: true, SrcVNI: r.SrcVNI, HasSrcVNI: true, Ifindex: r.Ifindex,
+			MAC: r.MAC, Dst: r.Dst, Port: r.Port, VNI: r.VNI, HasVNI: r.HasVNI, SrcVNI: r.SrcVNI, HasSrcVNI: true, Ifindex: r.Ifindex,
 		}); err != nil && !errors.Is(err, fdb.ErrNotFound) {
 			fail(fmt.Sprintf("fdb %s dev %s", e.MAC, e.Dev), err)
 		}
@@ -148,7 +148,10 @@ func (d *daemon) applyConfig(f *config.File) error {
 		if dl == nil || (!fresh[e.Dev] && containsFDB(old.FDB, e)) {
 			continue
 		}
-		item := fmt.Sprintf("fdb %s %s dev %s dst %s", e.Op, e.MAC, e.Dev, e.Dst)
+		item := fmt.Sprintf("fdb %s %s dev %s dst %s (line %d)", e.Op, e.MAC, e.Dev, e.Dst, e.Line)
+		if e.NHID != 0 {
+			item = fmt.Sprintf("fdb %s %s dev %s nhid %d (line %d)", e.Op, e.MAC, e.Dev, e.NHID, e.Line)
+		}
 		via, err := d.viaIndex(e.Via)
 		if err != nil {
 			fail(item, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"syscall"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
-	"github.com/vtepd/vtep/nexthop"
 )
 
 // backend serves the control API from the daemon.
@@ -154,11 +152,6 @@ func (b backend) UpdateFDB(ctx context.Context, op control.FDBOp, dev string, re
 	}
 	if req.Ifindex, err = d.viaIndex(via); err != nil {
 		return err
-	}
-	if req.NHID != 0 && errors.Is(d.host.Nexthops().CheckFDB(req.NHID, dl.link.FDB().IPv6()), nexthop.ErrNotExist) {
-		// `ip nexthop add` may have just run: read the kernel's
-		// nexthops now rather than wait for the notification.
-		d.refreshNexthops()
 	}
 	return d.updateFDBLocked(dl, op, req)
 }

@@ -537,6 +537,10 @@ func fdbRequestOf(e *config.FDBSpec, via int) fdb.Request {
 		MAC: e.MAC, Flags: fdb.FlagSelf, Dst: e.Dst, Port: e.Port,
 		VNI: e.VNI, HasVNI: true, SrcVNI: e.SrcVNI, HasSrcVNI: true, Ifindex: via,
 	}
+	if e.NHID != 0 {
+		// A nexthop entry: no remote of its own (vxlan_fdb_parse).
+		r.Port, r.VNI, r.HasVNI, r.NHID = 0, 0, false, e.NHID
+	}
 	switch e.State {
 	case config.FDBPermanent:
 		r.State = fdb.StateNoARP | fdb.StatePermanent
@@ -572,6 +576,11 @@ func (d *daemon) viaIndex(via string) (int, error) {
 // updateFDBLocked performs one bridge fdb request on a link.
 func (d *daemon) updateFDBLocked(dl *dlink, op control.FDBOp, req fdb.Request) error {
 	t := dl.link.FDB()
+	if req.NHID != 0 && errors.Is(d.host.Nexthops().CheckFDB(req.NHID, t.IPv6()), nexthop.ErrNotExist) {
+		// `ip nexthop add` may have just run: read the kernel's
+		// nexthops now rather than wait for the notification.
+		d.refreshNexthops()
+	}
 	switch op {
 	case control.FDBAdd:
 		return t.Add(req)

@@ -881,3 +881,63 @@ func TestNexthopFDBEntriesFollowTheKernelTable(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyConfigNexthopFDB: a file's `nhid` FDB entry is installed
+// through the kernel's nexthop group, left alone when the file is applied
+// again unchanged, moved to another group when the file says so, and
+// deleted when the file drops it.
+func TestApplyConfigNexthopFDB(t *testing.T) {
+	d, s, b := newTestDaemon(t)
+	s.mu.Lock()
+	s.nexthops = []nexthop.Nexthop{
+		{ID: 1, Gateway: netip.MustParseAddr("10.0.0.2"), FDB: true},
+		{ID: 2, Gateway: netip.MustParseAddr("10.0.0.3"), FDB: true},
+		{ID: 10, FDB: true, Group: []nexthop.Member{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}}},
+		{ID: 20, FDB: true, Group: []nexthop.Member{{ID: 2, Weight: 1}}},
+	}
+	s.mu.Unlock()
+	const base = `
+links:
+  - name: vxn
+    args: "id 100 dstport 4789 local 10.0.0.1"
+fdb:
+`
+	mac := header.MustParseMAC("02:00:00:00:00:09")
+	nhidOf := func() uint32 {
+		t.Helper()
+		es, err := b.FDB(context.Background(), "vxn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.MAC == mac {
+				if e.Dst.IsValid() {
+					t.Errorf("nexthop entry with a dst: %+v", e)
+				}
+				return e.NHID
+			}
+		}
+		return 0
+	}
+	for _, step := range []struct {
+		entry string
+		want  uint32
+	}{
+		{`  - {mac: "02:00:00:00:00:09", dev: vxn, nhid: 10}` + "\n", 10},
+		{`  - {mac: "02:00:00:00:00:09", dev: vxn, nhid: 10}` + "\n", 10},
+		{`  - {mac: "02:00:00:00:00:09", dev: vxn, nhid: 20}` + "\n", 20},
+		{"", 0},
+	} {
+		if err := d.applyConfig(loadConfig(t, base+step.entry)); err != nil {
+			t.Fatalf("%q: %v", step.entry, err)
+		}
+		if got := nhidOf(); got != step.want {
+			t.Errorf("after %q: nhid %d, want %d", step.entry, got, step.want)
+		}
+	}
+	// A group vtepd cannot find is refused with the kernel's words.
+	err := d.applyConfig(loadConfig(t, base+`  - {mac: "02:00:00:00:00:09", dev: vxn, nhid: 99}`+"\n"))
+	if err == nil || !strings.Contains(err.Error(), "fdb add 02:00:00:00:00:09 dev vxn nhid 99 (line 6): Error: Nexthop id does not exist.") {
+		t.Errorf("err = %v", err)
+	}
+}
