@@ -423,17 +423,19 @@ var errVNIInUse = errors.New("A VXLAN device with the specified VNI already exis
 // (vnifilter devices are compared by their device VNI only; their VNI
 // lists are not part of the configuration).
 func vniInUse(a, b Link) bool {
-	if a.VNI != b.VNI || a.Port() != b.Port() {
-		return false
-	}
+	return a.VNI == b.VNI && SameReceiver(a, b)
+}
+
+// SameReceiver reports whether a new link b would receive what the existing
+// link a receives, so that the two may not share a VNI (vxlan_vni_in_use,
+// the VNI itself aside): the same port, family and receive flags, and,
+// when b is IPv6 link-local, the same lower device.
+func SameReceiver(a, b Link) bool {
 	const mask = RcvFlags | FlagIPv6
-	if a.Flags()&mask != b.Flags()&mask {
+	if a.Port() != b.Port() || a.Flags()&mask != b.Flags()&mask {
 		return false
 	}
-	if b.Flags()&FlagIPv6LinkLocal != 0 && a.Dev != b.Dev {
-		return false
-	}
-	return true
+	return b.Flags()&FlagIPv6LinkLocal == 0 || a.Dev == b.Dev
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

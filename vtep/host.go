@@ -518,17 +518,12 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 // vniInUseLocked reports whether a link other than self receives vni on
 // the socket cfg would use (vxlan_config_validate / vxlan_vni_in_use).
 func (h *Host) vniInUseLocked(self *Link, cfg *config.Link, vni header.VNI) error {
-	mask := config.RcvFlags | config.FlagIPv6
 	for _, o := range h.links {
 		if o == self {
 			continue
 		}
 		oc := o.Config()
-		if oc.Port() != cfg.Port() || oc.Flags()&mask != cfg.Flags()&mask {
-			continue
-		}
-		if cfg.Flags()&config.FlagIPv6LinkLocal != 0 && oc.Dev != cfg.Dev {
-			// Link-local links of other lower devices do not meet.
+		if !config.SameReceiver(oc, *cfg) {
 			continue
 		}
 		if oc.VNIFilter {
