@@ -262,7 +262,7 @@ func (s *sender) flowSetup(k flowKey) func(fd int) error {
 		if err := sys.Bind6(fd, k.src, k.sport); err != nil {
 			return err
 		}
-		return sys.Connect6(fd, k.dst, k.dport)
+		return sys.Connect6(fd, k.dst, k.dport, 0)
 	}
 }
 

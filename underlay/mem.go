@@ -35,6 +35,9 @@ type NetworkOptions struct {
 	// carries; larger ones are dropped and counted (as if DF were set
 	// everywhere; the simulated network never fragments).
 	MTU int
+	// InterfaceMTU overrides MTU for packets sent out of the given
+	// interfaces (by WriteVia), as routes through other devices do.
+	InterfaceMTU map[int]int
 	// MulticastLoopback delivers multicast to member Conns on the sending
 	// host too, as IP_MULTICAST_LOOP (on by default in Linux) does.
 	MulticastLoopback bool
@@ -410,9 +413,17 @@ func (c *MemConn) WriteVia(bufs [][]byte, oifs []int, offset int) (int, error) {
 // BatchSize implements Conn.
 func (c *MemConn) BatchSize() int { return c.cfg.BatchSize }
 
-// PathMTU returns the network's MTU (NetworkOptions.MTU), 0 when it has
-// none.
-func (c *MemConn) PathMTU(dst netip.Addr) int { return c.host.net.opts.MTU }
+// PathMTU returns the MTU out of interface oif: its InterfaceMTU, or else
+// the network's MTU (NetworkOptions.MTU), 0 when it has none.
+func (c *MemConn) PathMTU(dst netip.Addr, oif int) int { return c.host.net.mtu(oif) }
+
+// mtu is the largest packet the network carries out of interface oif, or 0.
+func (n *Network) mtu(oif int) int {
+	if m, ok := n.opts.InterfaceMTU[oif]; ok && oif != 0 {
+		return m
+	}
+	return n.opts.MTU
+}
 
 // LocalPort implements Conn.
 func (c *MemConn) LocalPort() uint16 { return c.cfg.Port }
@@ -553,7 +564,7 @@ func (n *Network) send(from *MemConn, pkt []byte, oif int) error {
 		return nil
 	}
 	n.capture(CaptureSent, from.host.name, from.cfg.Port, pkt)
-	if n.opts.MTU > 0 && len(pkt) > n.opts.MTU {
+	if mtu := n.mtu(oif); mtu > 0 && len(pkt) > mtu {
 		n.stats.tooBig.Add(1)
 		n.capture(CaptureDropped, from.host.name, 0, pkt)
 		return nil

@@ -162,7 +162,8 @@
 //   - Routes are not consulted: "local" addresses are [HostOptions].LocalAddrs,
 //     the outer source is the link's local address or the host's first
 //     address of the family, and TTL auto is DefaultTTL. The path MTU of
-//     a remote comes from the Conn ([PathMTUer]).
+//     a remote comes from the Conn ([PathMTUer]), for the route out of
+//     the remote's interface (via, the link's dev) as flowi_oif gives it.
 //   - Nexthop FDB entries (`nhid`) pick a gateway with the kernel's hash
 //     thresholds (nh_hthr_group_rebalance) over vtep's flow hash, so a
 //     given flow may take another gateway than under the kernel, but every

@@ -117,12 +117,13 @@ type ChecksumOffloader interface {
 }
 
 // PathMTUer is an optional interface of underlay.Conn: PathMTU returns
-// the MTU of the route to dst (dst_mtu of the route the kernel's vxlan
-// looks up, with any path MTU learned for it), or 0 when unknown. A Conn
+// the MTU of the route to dst out of interface oif, 0 for any (dst_mtu of
+// the route the kernel's vxlan looks up with flowi_oif set to the remote's
+// interface, with any path MTU learned for it), or 0 when unknown. A Conn
 // may answer from a cache a second or so old. The datapath calls it from
 // its transmit routines, at most once per batch and remote.
 type PathMTUer interface {
-	PathMTU(dst netip.Addr) int
+	PathMTU(dst netip.Addr, oif int) int
 }
 
 // HostOptions configures NewHost.

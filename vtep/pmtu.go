@@ -48,17 +48,19 @@ type mtuCache struct {
 	valid bool
 	s     *socket
 	dst   netip.Addr
+	oif   int
 	mtu   int
 }
 
-// pathMTU returns the path MTU to dst through s, 0 when unknown.
-func (b *txBatch) pathMTU(s *socket, dst netip.Addr) int {
+// pathMTU returns the path MTU to dst out of interface oif (0: as routed)
+// through s, 0 when unknown.
+func (b *txBatch) pathMTU(s *socket, dst netip.Addr, oif int) int {
 	if s.pmtu == nil {
 		return 0
 	}
 	c := &b.mtu
-	if !c.valid || c.s != s || c.dst != dst {
-		*c = mtuCache{valid: true, s: s, dst: dst, mtu: s.pmtu.PathMTU(dst)}
+	if !c.valid || c.s != s || c.dst != dst || c.oif != oif {
+		*c = mtuCache{valid: true, s: s, dst: dst, oif: oif, mtu: s.pmtu.PathMTU(dst, oif)}
 	}
 	return c.mtu
 }

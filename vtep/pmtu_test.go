@@ -252,3 +252,32 @@ func TestPMTUUnknownPathSendsEverything(t *testing.T) {
 		}
 	})
 }
+
+// TestPMTUOfTheRemotesInterface: the route whose MTU limits a frame is the
+// one out of the remote's interface (vxlan6_get_route with flowi6_oif =
+// rdst->remote_ifindex, here the link's dev), so two link-local links of
+// one host on devices of different MTUs get different limits: 1400 less 70
+// bytes of IPv6 outer headers and inner Ethernet on ula, 9000 on ulb.
+func TestPMTUOfTheRemotesInterface(t *testing.T) {
+	opts := netlab.Options{Host: linkLocalIfindexes, Network: underlay.NetworkOptions{InterfaceMTU: map[int]int{7: 1400, 8: 9000}}}
+	bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+		vxa, vxb, lb, lc := linkLocalLab(t, lab)
+		h := netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB, DF: true, TTL: 9}
+		fit, big := bigUDP(h, 1330), bigUDP(h, 1331)
+		for _, l := range []*netlab.Link{vxa, vxb} {
+			l.SetBridgePort(true)
+			l.Send(fit)
+			l.Send(big)
+		}
+		expectFrames(t, lb, fit)
+		expectFrames(t, lc, fit, big)
+		got := recvAll(vxa)
+		if len(got) != 1 {
+			t.Fatalf("%d frames back from vxa, want 1 error", len(got))
+		}
+		checkFragNeeded(t, got[0].Data, big, 1330)
+		if n := len(recvAll(vxb)); n != 0 {
+			t.Errorf("%d frames back from vxb, want none: its path MTU is 9000", n)
+		}
+	})
+}

@@ -477,7 +477,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	} else {
 		df = ti.DontFragment
 	}
-	if mtu := b.pathMTU(s, dstIP); mtu > 0 && l.checkPMTU(b, st, buf, size, maclen, et, raw || ti != nil, v6, mtu, vni) {
+	if mtu := b.pathMTU(s, dstIP, oif); mtu > 0 && l.checkPMTU(b, st, buf, size, maclen, et, raw || ti != nil, v6, mtu, vni) {
 		return
 	}
 

@@ -229,9 +229,10 @@ func Connect4(fd int, addr [4]byte, port uint16) error {
 	return os.NewSyscallError("connect", unix.Connect(fd, &unix.SockaddrInet4{Port: int(port), Addr: addr}))
 }
 
-// Connect6 connects fd to [addr]:port.
-func Connect6(fd int, addr [16]byte, port uint16) error {
-	return os.NewSyscallError("connect", unix.Connect(fd, &unix.SockaddrInet6{Port: int(port), Addr: addr}))
+// Connect6 connects fd to [addr]:port, with the scope (interface index)
+// scope for a link-local addr, or 0.
+func Connect6(fd int, addr [16]byte, port uint16, scope uint32) error {
+	return os.NewSyscallError("connect", unix.Connect(fd, &unix.SockaddrInet6{Port: int(port), Addr: addr, ZoneId: scope}))
 }
 
 // LocalPort returns the port fd is bound to.
