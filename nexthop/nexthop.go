@@ -35,6 +35,13 @@ type Nexthop struct {
 	Group []Member
 	// Resilient is NHA_GROUP_TYPE == NEXTHOP_GRP_TYPE_RES.
 	Resilient bool
+	// NumBuckets is a resilient group's bucket count
+	// (NHA_RES_GROUP_BUCKETS), 0 otherwise.
+	NumBuckets uint16
+	// Buckets is a resilient group's bucket table: the member nexthop ID
+	// of each bucket, by index, as RTM_GETNEXTHOPBUCKET dumps report it
+	// ([AttachBuckets]); nil when not known.
+	Buckets []uint32
 	// Protocol is nh_protocol, the routing protocol that installed it.
 	Protocol uint8
 }
@@ -69,9 +76,10 @@ type path struct {
 
 // group is a resolved group.
 type group struct {
-	paths []path
-	hasV4 bool
-	fdb   bool
+	paths   []path
+	buckets []netip.Addr // a resilient group's gateway per bucket, or nil
+	hasV4   bool
+	fdb     bool
 }
 
 // snapshot is one immutable view of the kernel's nexthops.
@@ -134,6 +142,12 @@ func resolve(all map[uint32]Nexthop, nh *Nexthop) *group {
 		upper := uint32((w<<31+total/2)/total) - 1
 		g.paths = append(g.paths, path{gw: gw, upper: upper})
 	}
+	if nh.Resilient && len(nh.Buckets) > 0 {
+		g.buckets = make([]netip.Addr, len(nh.Buckets))
+		for i, id := range nh.Buckets {
+			g.buckets[i] = all[id].Gateway
+		}
+	}
 	return g
 }
 
@@ -167,19 +181,26 @@ func (t *Table) CheckFDB(id uint32, ipv6 bool) error {
 }
 
 // Select picks the gateway for a frame whose flow hash is hash
-// (skb_get_hash), as vxlan_xmit_nh does: nexthop_path_fdb_result(nh,
-// hash >> 1) takes the first member whose upper bound is at least the
-// 31-bit hash. It returns false when id is not an FDB group, or when it
-// has no member with a gateway; the caller drops the frame.
+// (skb_get_hash), as vxlan_xmit_nh does with nexthop_path_fdb_result(nh,
+// hash >> 1):
+//   - a hash-threshold group takes the first member whose upper bound is at
+//     least the 31-bit hash (nexthop_select_path_hthr);
+//   - a resilient group takes the member of bucket hash % buckets
+//     (nexthop_select_path_res) from the kernel's bucket table, or, while
+//     that table is not known, selects by weight as above.
 //
-// Resilient groups are selected by their weights in the same way: the
-// kernel's bucket table is not mirrored (see the package docs of vtep).
+// It returns false when id is not an FDB group, or when the member chosen
+// has no gateway; the caller drops the frame.
 func (t *Table) Select(id uint32, hash uint32) (netip.Addr, bool) {
 	g := t.load().groups[id]
 	if g == nil || !g.fdb {
 		return netip.Addr{}, false
 	}
 	h := hash >> 1
+	if g.buckets != nil {
+		gw := g.buckets[h%uint32(len(g.buckets))]
+		return gw, gw.IsValid()
+	}
 	for i := range g.paths {
 		if h <= g.paths[i].upper {
 			gw := g.paths[i].gw
@@ -187,4 +208,48 @@ func (t *Table) Select(id uint32, hash uint32) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// Bucket is one entry of a resilient group's bucket table, as an
+// RTM_NEWNEXTHOPBUCKET message reports it.
+type Bucket struct {
+	// Group is the resilient group's ID (NHA_ID).
+	Group uint32
+	// Index is NHA_RES_BUCKET_INDEX.
+	Index uint16
+	// Nexthop is the member the bucket points to (NHA_RES_BUCKET_NH_ID).
+	Nexthop uint32
+}
+
+// AttachBuckets sets the Buckets of the resilient groups in nhs from a dump
+// of the kernel's bucket tables. A group gets a table only when bs has
+// every one of its NumBuckets buckets and each points to one of its
+// members; otherwise its Buckets stay nil, and [Table.Select] selects by
+// weight.
+func AttachBuckets(nhs []Nexthop, bs []Bucket) {
+	byGroup := map[uint32][]Bucket{}
+	for _, b := range bs {
+		byGroup[b.Group] = append(byGroup[b.Group], b)
+	}
+	for i := range nhs {
+		nh := &nhs[i]
+		nh.Buckets = nil
+		if !nh.Resilient || nh.NumBuckets == 0 {
+			continue
+		}
+		table := make([]uint32, nh.NumBuckets)
+		seen := 0
+		for _, b := range byGroup[nh.ID] {
+			member := slices.ContainsFunc(nh.Group, func(m Member) bool { return m.ID == b.Nexthop })
+			if int(b.Index) >= len(table) || table[b.Index] != 0 || !member || b.Nexthop == 0 {
+				seen = -1
+				break
+			}
+			table[b.Index] = b.Nexthop
+			seen++
+		}
+		if seen == len(table) {
+			nh.Buckets = table
+		}
+	}
 }

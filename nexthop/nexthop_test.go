@@ -161,7 +161,7 @@ func TestSelectSkipsMissingMember(t *testing.T) {
 
 func TestParseMessageRoundTrip(t *testing.T) {
 	for _, nh := range append(base,
-		Nexthop{ID: 20, FDB: true, Resilient: true, Protocol: 3, Group: []Member{{1, 300}, {2, 65536}}},
+		Nexthop{ID: 20, FDB: true, Resilient: true, NumBuckets: 8, Protocol: 3, Group: []Member{{1, 300}, {2, 65536}}},
 		Nexthop{ID: 21, Blackhole: true},
 	) {
 		b := AppendMessage(nil, &nh)
@@ -214,6 +214,112 @@ func FuzzParseMessage(f *testing.F) {
 		tb.Set([]Nexthop{nh})
 		_, _ = tb.Select(nh.ID, 0)
 		_ = tb.CheckFDB(nh.ID, false)
+	})
+}
+
+// resilient is a resilient FDB group 20 of members 1 and 2 with n buckets
+// whose table is tab (nil: unknown).
+func resilient(n uint16, tab []uint32) Nexthop {
+	return Nexthop{ID: 20, FDB: true, Resilient: true, NumBuckets: n, Group: []Member{{1, 1}, {2, 1}}, Buckets: tab}
+}
+
+// TestSelectResilientUsesTheBucketTable: a resilient group's path is the
+// member of bucket (hash >> 1) % buckets (nexthop_select_path_res, called
+// by nexthop_path_fdb_result with vxlan_xmit_nhid's hash >> 1), checked
+// against that formula for random tables and hashes. Without a table the
+// group is selected by weight.
+func TestSelectResilientUsesTheBucketTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	gws := map[uint32]netip.Addr{1: gwA, 2: gwB}
+	for range 200 {
+		n := uint16(1 + r.IntN(64))
+		tab := make([]uint32, n)
+		for i := range tab {
+			tab[i] = uint32(1 + r.IntN(2))
+		}
+		tb := newTable(append(base[:2:2], resilient(n, tab)))
+		for range 50 {
+			h := r.Uint32()
+			gw, ok := tb.Select(20, h)
+			if want := gws[tab[(h>>1)%uint32(n)]]; !ok || gw != want {
+				t.Fatalf("%d buckets %v, hash %#x: Select = %v %v, want %v", n, tab, h, gw, ok, want)
+			}
+		}
+	}
+	tb := newTable(append(base[:2:2], resilient(8, nil)))
+	if gw, _ := tb.Select(20, 0); gw != gwA {
+		t.Errorf("no table, hash 0: Select = %v, want the first member by weight, %v", gw, gwA)
+	}
+	if gw, _ := tb.Select(20, 0xffffffff); gw != gwB {
+		t.Errorf("no table, hash max: Select = %v, want the last member by weight, %v", gw, gwB)
+	}
+}
+
+// TestAttachBucketsNeedsTheWholeTable: a dump gives a group its table only
+// with every bucket present once and pointing to a member.
+func TestAttachBucketsNeedsTheWholeTable(t *testing.T) {
+	full := []Bucket{{20, 0, 2}, {20, 1, 1}, {20, 2, 2}, {20, 3, 1}, {99, 0, 1}}
+	for _, c := range []struct {
+		name string
+		bs   []Bucket
+		want []uint32
+	}{
+		{"full", full, []uint32{2, 1, 2, 1}},
+		{"missing one", full[1:], nil},
+		{"twice", append(full[:4:4], Bucket{20, 1, 1}), nil},
+		{"out of range", append(full[:4:4], Bucket{20, 4, 1}), nil},
+		{"not a member", []Bucket{{20, 0, 2}, {20, 1, 1}, {20, 2, 3}, {20, 3, 1}}, nil},
+		{"none", nil, nil},
+	} {
+		nhs := []Nexthop{base[0], resilient(4, []uint32{9}), base[4]}
+		AttachBuckets(nhs, c.bs)
+		if !reflect.DeepEqual(nhs[1].Buckets, c.want) {
+			t.Errorf("%s: Buckets = %v, want %v", c.name, nhs[1].Buckets, c.want)
+		}
+		if nhs[0].Buckets != nil || nhs[2].Buckets != nil {
+			t.Errorf("%s: a table on a nexthop that is not a resilient group", c.name)
+		}
+	}
+}
+
+func TestParseBucketRoundTrip(t *testing.T) {
+	for _, bk := range []Bucket{{20, 0, 1}, {7, 65535, 0xfffffffe}} {
+		got, err := ParseBucket(AppendBucket(nil, bk))
+		if err != nil || got != bk {
+			t.Errorf("round trip of %+v: %+v %v", bk, got, err)
+		}
+	}
+	good := AppendBucket(nil, Bucket{20, 3, 1})
+	for name, b := range map[string][]byte{
+		"short header":  good[:4],
+		"cut attribute": good[:len(good)-3],
+		"no group":      AppendBucket(nil, Bucket{0, 3, 1}),
+		"no nexthop":    AppendBucket(nil, Bucket{20, 3, 0}),
+		"no bucket":     good[:8+8],
+		"bad index":     append(append([]byte{}, good[:16]...), 12, 0, 13, 0, 8, 0, 1, 0, 1, 0, 0, 0),
+	} {
+		if _, err := ParseBucket(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+func FuzzParseBucket(f *testing.F) {
+	f.Add(AppendBucket(nil, Bucket{20, 3, 1}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bk, err := ParseBucket(b)
+		if err != nil {
+			return
+		}
+		if again, err := ParseBucket(AppendBucket(nil, bk)); err != nil || again != bk {
+			t.Fatalf("round trip of %+v: %+v %v", bk, again, err)
+		}
+		nhs := []Nexthop{resilient(4, nil)}
+		AttachBuckets(nhs, []Bucket{bk})
+		var tb Table
+		tb.Set(nhs)
+		_, _ = tb.Select(20, 0)
 	})
 }
 

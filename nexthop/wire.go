@@ -13,6 +13,9 @@ const (
 	RTMDelNexthop = 105 // RTM_DELNEXTHOP
 	RTMGetNexthop = 106 // RTM_GETNEXTHOP
 	RTNLGroup     = 32  // RTNLGRP_NEXTHOP
+
+	RTMNewNexthopBucket = 116 // RTM_NEWNEXTHOPBUCKET
+	RTMGetNexthopBucket = 118 // RTM_GETNEXTHOPBUCKET
 )
 
 // Attribute types (enum in include/uapi/linux/nexthop.h).
@@ -24,6 +27,13 @@ const (
 	nhaOIF       = 5  // NHA_OIF: u32
 	nhaGateway   = 6  // NHA_GATEWAY: be32 or in6_addr
 	nhaFDB       = 11 // NHA_FDB: flag
+	nhaResGroup  = 12 // NHA_RES_GROUP: nest of NHA_RES_GROUP_*
+	nhaResBucket = 13 // NHA_RES_BUCKET: nest of NHA_RES_BUCKET_*
+
+	resGroupBuckets = 1 // NHA_RES_GROUP_BUCKETS: u16
+
+	resBucketIndex = 1 // NHA_RES_BUCKET_INDEX: u16
+	resBucketNHID  = 3 // NHA_RES_BUCKET_NH_ID: u32
 
 	grpTypeRes = 1 // NEXTHOP_GRP_TYPE_RES
 )
@@ -49,29 +59,87 @@ func ParseMessage(b []byte) (Nexthop, error) {
 		return nh, ErrMalformed
 	}
 	nh.Protocol = b[2]
-	for a := b[MessageSize:]; len(a) > 0; {
-		if len(a) < 4 {
-			return Nexthop{}, ErrMalformed
-		}
-		alen := int(binary.NativeEndian.Uint16(a[0:2]))
-		typ := binary.NativeEndian.Uint16(a[2:4]) & 0x3fff // NLA_TYPE_MASK
-		if alen < 4 || alen > len(a) {
-			return Nexthop{}, ErrMalformed
-		}
-		v := a[4:alen]
-		if err := nh.setAttr(typ, v); err != nil {
-			return Nexthop{}, err
-		}
-		next := (alen + 3) &^ 3 // NLA_ALIGN
-		if next > len(a) {
-			next = len(a)
-		}
-		a = a[next:]
+	if err := eachAttr(b[MessageSize:], nh.setAttr); err != nil {
+		return Nexthop{}, err
 	}
 	if nh.ID == 0 {
 		return Nexthop{}, ErrMalformed
 	}
 	return nh, nil
+}
+
+// eachAttr calls fn for each netlink attribute in a, stopping at its first
+// error; a truncated attribute is ErrMalformed.
+func eachAttr(a []byte, fn func(typ uint16, v []byte) error) error {
+	for len(a) > 0 {
+		if len(a) < 4 {
+			return ErrMalformed
+		}
+		alen := int(binary.NativeEndian.Uint16(a[0:2]))
+		typ := binary.NativeEndian.Uint16(a[2:4]) & 0x3fff // NLA_TYPE_MASK
+		if alen < 4 || alen > len(a) {
+			return ErrMalformed
+		}
+		if err := fn(typ, a[4:alen]); err != nil {
+			return err
+		}
+		a = a[min((alen+3)&^3, len(a)):] // NLA_ALIGN
+	}
+	return nil
+}
+
+// ParseBucket reads the payload of an RTM_NEWNEXTHOPBUCKET message: struct
+// nhmsg, NHA_ID (the group) and the NHA_RES_BUCKET nest. It returns
+// ErrMalformed when the message or an attribute is truncated, a known
+// attribute has the wrong length, or the group ID, the bucket nest or its
+// nexthop ID is missing.
+func ParseBucket(b []byte) (Bucket, error) {
+	var bk Bucket
+	if len(b) < MessageSize {
+		return bk, ErrMalformed
+	}
+	hasIndex := false
+	err := eachAttr(b[MessageSize:], func(typ uint16, v []byte) error {
+		switch typ {
+		case nhaID:
+			if len(v) != 4 {
+				return ErrMalformed
+			}
+			bk.Group = binary.NativeEndian.Uint32(v)
+		case nhaResBucket:
+			return eachAttr(v, func(typ uint16, v []byte) error {
+				switch typ {
+				case resBucketIndex:
+					if len(v) != 2 {
+						return ErrMalformed
+					}
+					bk.Index, hasIndex = binary.NativeEndian.Uint16(v), true
+				case resBucketNHID:
+					if len(v) != 4 {
+						return ErrMalformed
+					}
+					bk.Nexthop = binary.NativeEndian.Uint32(v)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil || bk.Group == 0 || bk.Nexthop == 0 || !hasIndex {
+		return Bucket{}, ErrMalformed
+	}
+	return bk, nil
+}
+
+// AppendBucket appends bk as the payload of an RTM_NEWNEXTHOPBUCKET
+// message, the inverse of [ParseBucket]; tests use it.
+func AppendBucket(b []byte, bk Bucket) []byte {
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = appendAttr(b, nhaID, binary.NativeEndian.AppendUint32(nil, bk.Group))
+	var n []byte
+	n = appendAttr(n, resBucketIndex, binary.NativeEndian.AppendUint16(nil, bk.Index))
+	n = appendAttr(n, resBucketNHID, binary.NativeEndian.AppendUint32(nil, bk.Nexthop))
+	return appendAttr(b, nhaResBucket, n)
 }
 
 func (nh *Nexthop) setAttr(typ uint16, v []byte) error {
@@ -113,6 +181,16 @@ func (nh *Nexthop) setAttr(typ uint16, v []byte) error {
 		nh.Gateway = a
 	case nhaFDB:
 		nh.FDB = true
+	case nhaResGroup:
+		return eachAttr(v, func(typ uint16, v []byte) error {
+			if typ == resGroupBuckets {
+				if len(v) != 2 {
+					return ErrMalformed
+				}
+				nh.NumBuckets = binary.NativeEndian.Uint16(v)
+			}
+			return nil
+		})
 	}
 	return nil
 }
@@ -146,6 +224,9 @@ func AppendMessage(b []byte, nh *Nexthop) []byte {
 			typ = grpTypeRes
 		}
 		b = appendAttr(b, nhaGroupType, binary.NativeEndian.AppendUint16(nil, typ))
+	}
+	if nh.NumBuckets != 0 {
+		b = appendAttr(b, nhaResGroup, appendAttr(nil, resGroupBuckets, binary.NativeEndian.AppendUint16(nil, nh.NumBuckets)))
 	}
 	if nh.Blackhole {
 		b = appendAttr(b, nhaBlackhole, nil)

@@ -168,9 +168,12 @@
 //     thresholds (nh_hthr_group_rebalance) over vtep's flow hash, so a
 //     given flow may take another gateway than under the kernel, but every
 //     frame of a flow takes the same one and flows split by weight.
-//     Resilient groups are split by weight too: the kernel's bucket table
-//     is not mirrored. The nexthops are the kernel's, read from vtepd's
-//     namespace ([Host.SetNexthops]).
+//     Resilient groups use the kernel's bucket table (member of bucket
+//     hash % buckets, nexthop_select_path_res), which vtepd dumps with the
+//     nexthops and again every second while there are any, as the kernel
+//     moves idle buckets without a notification; a flow keeps its gateway
+//     while its bucket does. The nexthops are the kernel's, read from
+//     vtepd's namespace ([Host.SetNexthops]).
 //   - Path MTU (skb_tunnel_check_pmtu): on a routed link the kernel lowers
 //     the PMTU of the frame's route; a TAP has no route of ours, so the
 //     ICMP error the kernel builds on a bridge port is delivered on a

@@ -62,15 +62,32 @@ func TestNexthopEntryTransmitsToOneGatewayPerFlow(t *testing.T) {
 
 		// Weights 3 and 1: about three quarters of the flows take the first.
 		h1.VTEP.SetNexthops(nhGroup(3, 1))
-		n := 0
-		for port := range 200 {
-			f := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB, TTL: 5}, uint16(30000+port), 7, payload(20))
-			if got := sentTo(t, rec, l1, f); len(got) == 1 && got[0] == "192.0.2.2/4789/42" {
-				n++
+		// flowsTo counts the flows of 200 that go to remote dst alone.
+		flowsTo := func(dst string) int {
+			n := 0
+			for port := range 200 {
+				f := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB, TTL: 5}, uint16(30000+port), 7, payload(20))
+				if got := sentTo(t, rec, l1, f); len(got) == 1 && got[0] == dst {
+					n++
+				}
 			}
+			return n
 		}
+		n := flowsTo("192.0.2.2/4789/42")
 		if n < 125 || n > 175 {
 			t.Errorf("weight 3 of 4 took %d of 200 flows", n)
+		}
+
+		// A resilient group takes the member of the flow's bucket
+		// (nexthop_select_path_res), not its weight: with the kernel's
+		// table saying 2, 1, 2, 2 every flow of the buckets of member 2
+		// stays on it, about three quarters of them.
+		res := nhGroup(3, 1)
+		res[2].Resilient, res[2].NumBuckets, res[2].Buckets = true, 4, []uint32{2, 1, 2, 2}
+		h1.VTEP.SetNexthops(res)
+		n = flowsTo("192.0.2.3/4789/42")
+		if n < 125 || n > 175 {
+			t.Errorf("3 of 4 buckets on member 2 took %d of 200 flows", n)
 		}
 	})
 }

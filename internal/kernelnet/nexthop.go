@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"syscall"
@@ -53,7 +54,10 @@ func DumpNexthops() ([]nexthop.Nexthop, error) {
 // buffer overflowed, ENOBUFS) costs nothing more. A dump interrupted by a
 // change is dropped; that change's notification brings the next one.
 // Deleting a nexthop can change or delete the groups it was a member of;
-// every call of fn has the full list.
+// every call of fn has the full list. Resilient groups come with their
+// bucket tables, which the kernel changes without a notification as
+// buckets go idle: while there are any, they are dumped again every second,
+// and fn is called when they changed.
 //
 // Both sockets, the one subscribed to RTNLGRP_NEXTHOP and the one the
 // dumps go over, are created by WatchNexthops in the calling thread's
@@ -174,7 +178,7 @@ func (w *nexthopWatch) routine(ctx context.Context, nhs []nexthop.Nexthop, fn fu
 	close(ready)
 	dumpFirst := false
 	for {
-		err := w.follow(ctx, fn, dumpFirst)
+		err := w.follow(ctx, fn, nhs, dumpFirst)
 		if ctx.Err() != nil {
 			return
 		}
@@ -204,7 +208,13 @@ func (w *nexthopWatch) routine(ctx context.Context, nhs []nexthop.Nexthop, fn fu
 // follow waits for notifications and calls fn with a new dump after each
 // batch, dumping once before the first wait if dumpFirst, until a read or
 // a dump fails (also when ctx is done, since that closes the sockets).
-func (w *nexthopWatch) follow(ctx context.Context, fn func([]nexthop.Nexthop), dumpFirst bool) error {
+//
+// The kernel moves the buckets of a resilient group from one member to
+// another without a notification when they have been idle long enough
+// (nh_res_table_upkeep), so while last, the list fn has seen, has a
+// resilient group, follow also dumps every bucketPoll and calls fn when
+// anything differs.
+func (w *nexthopWatch) follow(ctx context.Context, fn func([]nexthop.Nexthop), last []nexthop.Nexthop, dumpFirst bool) error {
 	w.mu.Lock()
 	notes, dump := w.notes, w.dump
 	w.mu.Unlock()
@@ -212,8 +222,18 @@ func (w *nexthopWatch) follow(ctx context.Context, fn func([]nexthop.Nexthop), d
 		return os.ErrClosed
 	}
 	for {
+		polled := false
 		if !dumpFirst {
-			if err := notes.wait(); err != nil {
+			var deadline time.Time
+			if slices.ContainsFunc(last, func(nh nexthop.Nexthop) bool { return nh.Resilient }) {
+				deadline = time.Now().Add(bucketPoll)
+			}
+			if err := notes.f.SetReadDeadline(deadline); err != nil {
+				return err
+			}
+			err := notes.wait()
+			polled = errors.Is(err, os.ErrDeadlineExceeded)
+			if err != nil && !polled {
 				return err
 			}
 		}
@@ -230,9 +250,16 @@ func (w *nexthopWatch) follow(ctx context.Context, fn func([]nexthop.Nexthop), d
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if polled && reflect.DeepEqual(nhs, last) {
+			continue
+		}
+		last = nhs
 		fn(nhs)
 	}
 }
+
+// bucketPoll is how often the buckets of resilient groups are dumped.
+const bucketPoll = time.Second
 
 // nlConn is a NETLINK_ROUTE socket under Go's poller, so that closing it
 // makes a blocked read return.
@@ -396,19 +423,40 @@ func (c *nlConn) nexthops(tries int) ([]nexthop.Nexthop, error) {
 	return nhs, nil
 }
 
-// dumpNexthops makes one RTM_GETNEXTHOP dump.
+// dumpNexthops makes one RTM_GETNEXTHOP dump and, when it has resilient
+// groups, an RTM_GETNEXTHOPBUCKET dump for their bucket tables. A kernel
+// that cannot dump buckets leaves them unknown.
 func (c *nlConn) dumpNexthops() ([]nexthop.Nexthop, error) {
+	d, err := c.dump(nexthop.RTMGetNexthop)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(d.nhs, func(nh nexthop.Nexthop) bool { return nh.Resilient }) {
+		b, err := c.dump(nexthop.RTMGetNexthopBucket)
+		if ne, ok := errors.AsType[*nlError](err); ok && ne.unsupported() {
+			return d.nhs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		nexthop.AttachBuckets(d.nhs, b.buckets)
+	}
+	return d.nhs, nil
+}
+
+// dump makes one dump request of type typ, for every object (a zeroed
+// struct nhmsg), and collects the reply.
+func (c *nlConn) dump(typ uint16) (*nexthopDump, error) {
 	c.seq++
-	// struct nlmsghdr and a zeroed struct nhmsg: every nexthop.
 	req := make([]byte, unix.NLMSG_HDRLEN+nexthop.MessageSize)
 	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:6], nexthop.RTMGetNexthop)
+	binary.NativeEndian.PutUint16(req[4:6], typ)
 	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:12], c.seq)
 	if err := c.send(req); err != nil {
 		return nil, err
 	}
-	d := nexthopDump{seq: c.seq}
+	d := &nexthopDump{seq: c.seq}
 	for {
 		b, err := c.recv()
 		if err != nil {
@@ -421,7 +469,7 @@ func (c *nlConn) dumpNexthops() ([]nexthop.Nexthop, error) {
 			return nil, err
 		}
 		if done {
-			return d.nhs, nil
+			return d, nil
 		}
 	}
 }
@@ -434,6 +482,7 @@ var errDumpInterrupted = errors.New("dump interrupted by a concurrent change")
 type nexthopDump struct {
 	seq         uint32
 	nhs         []nexthop.Nexthop
+	buckets     []nexthop.Bucket
 	interrupted bool
 }
 
@@ -488,6 +537,12 @@ func (d *nexthopDump) add(b []byte) (done bool, err error) {
 				return true, fmt.Errorf("RTM_NEWNEXTHOP message % x: %w", payload, err)
 			}
 			d.nhs = append(d.nhs, nh)
+		case nexthop.RTMNewNexthopBucket:
+			bk, err := nexthop.ParseBucket(payload)
+			if err != nil {
+				return true, fmt.Errorf("RTM_NEWNEXTHOPBUCKET message % x: %w", payload, err)
+			}
+			d.buckets = append(d.buckets, bk)
 		}
 	}
 	return false, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -231,11 +232,36 @@ func TestDumpNexthopsReadsFDBGroups(t *testing.T) {
 		{ID: 3, Gateway: netip.MustParseAddr("2001:db8::2"), FDB: true},
 		{ID: 10, FDB: true, Group: []nexthop.Member{{ID: 1, Weight: 3}, {ID: 2, Weight: 1}}},
 		{ID: 11, FDB: true, Group: []nexthop.Member{{ID: 3, Weight: 1}}},
-		{ID: 12, FDB: true, Resilient: true, Group: []nexthop.Member{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}}},
+		{ID: 12, FDB: true, Resilient: true, NumBuckets: 8, Group: []nexthop.Member{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}},
+			Buckets: kernelBuckets(t, ns, 12)},
 	}
 	if got := dumpNexthopsIn(t, ns); !reflect.DeepEqual(got, want) {
 		t.Errorf("DumpNexthops() =\n%s\nwant\n%s", formatNexthops(got), formatNexthops(want))
 	}
+}
+
+// kernelBuckets returns the bucket table of resilient group id in ns, as
+// `ip nexthop bucket show` prints it.
+func kernelBuckets(t *testing.T, ns *nstest.NS, id uint32) []uint32 {
+	t.Helper()
+	var out []struct {
+		ID     uint32 `json:"id"`
+		Bucket struct {
+			Index int    `json:"index"`
+			NHID  uint32 `json:"nhid"`
+		} `json:"bucket"`
+	}
+	if err := json.Unmarshal([]byte(ns.IP(t, "-j", "nexthop", "bucket", "show", "id", fmt.Sprint(id))), &out); err != nil {
+		t.Fatal(err)
+	}
+	tab := make([]uint32, len(out))
+	for _, b := range out {
+		if b.ID != id || b.Bucket.Index >= len(tab) {
+			t.Fatalf("ip nexthop bucket show id %d: %+v", id, out)
+		}
+		tab[b.Bucket.Index] = b.Bucket.NHID
+	}
+	return tab
 }
 
 func formatNexthops(nhs []nexthop.Nexthop) string {
@@ -355,6 +381,41 @@ func TestWatchNexthopsSeesAddAndDelete(t *testing.T) {
 		t.Errorf("group 10 after deleting 1 = %v", g)
 	}
 
+	cancel()
+	waitWatcherGone(t)
+	noWatchErrors(t, errs)
+}
+
+// TestWatchNexthopsFollowsBucketTables: a resilient group comes with the
+// kernel's bucket table (RTM_GETNEXTHOPBUCKET), and a new one when the
+// group changes (nh_res_group_rebalance on replace). The bucket poll does
+// not call fn while nothing changes.
+func TestWatchNexthopsFollowsBucketTables(t *testing.T) {
+	nstest.SkipUnlessRoot(t)
+	ns := nstest.NewNS(t, "nhk")
+	for i := 1; i <= 3; i++ {
+		ns.IP(t, "nexthop", "add", "id", fmt.Sprint(i), "via", fmt.Sprintf("10.0.0.%d", i), "fdb")
+	}
+	ns.IP(t, "nexthop", "add", "id", "10", "group", "1/2", "type", "resilient", "buckets", "12", "fdb")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, calls, errs := startNexthopWatch(t, ctx, ns)
+	if got, want := findNexthop(<-calls, 10).Buckets, kernelBuckets(t, ns, 10); !slices.Equal(got, want) {
+		t.Errorf("first call: buckets %v, want the kernel's %v", got, want)
+	}
+	ns.IP(t, "nexthop", "replace", "id", "10", "group", "1/2/3", "type", "resilient", "buckets", "12", "fdb")
+	want := kernelBuckets(t, ns, 10)
+	if c := slices.Index(want, 3); c < 0 {
+		t.Fatalf("the kernel gave member 3 no bucket: %v", want)
+	}
+	waitEvent(t, calls, fmt.Sprintf("buckets %v", want), func(nhs []nexthop.Nexthop) bool {
+		return slices.Equal(findNexthop(nhs, 10).Buckets, want)
+	})
+	select {
+	case nhs := <-calls:
+		t.Errorf("fn called with nothing changed: %v", formatNexthops(nhs))
+	case <-time.After(2*bucketPoll + bucketPoll/2):
+	}
 	cancel()
 	waitWatcherGone(t)
 	noWatchErrors(t, errs)
