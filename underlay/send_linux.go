@@ -64,6 +64,7 @@ type sender struct {
 	fnFlow  func(fd uintptr) bool
 	riovs   []sys.Iovec // raw mode: 3 per message
 	csums   [][2]byte   // raw mode: completed UDP checksums
+	one     [1]int      // raw mode: the packet a fallback sends
 	fsent   int
 	ferr    error
 	npk     int // packets in the current Write
@@ -240,7 +241,7 @@ func needsScope(a *[16]byte) bool {
 // flow_linux.go), so that they too carry the datapath's source port.
 func (s *sender) writeRaw(bufs [][]byte, offset int) (int, error) {
 	s.batchNo++
-	m, sent, nfb := 0, 0, 0
+	m, sent := 0, 0
 	for i := 0; i < len(bufs); {
 		p := &s.pk[i]
 		if !p.ok {
@@ -249,7 +250,7 @@ func (s *sender) writeRaw(bufs [][]byte, offset int) (int, error) {
 		}
 		if run := s.flowRun(i); run > 0 {
 			// Keep the order: what is queued for the raw socket goes first.
-			n, err := s.flushRaw(m, &nfb)
+			n, err := s.flushRaw(bufs, offset, m)
 			sent += n
 			m = 0
 			if err != nil {
@@ -276,21 +277,8 @@ func (s *sender) writeRaw(bufs [][]byte, offset int) (int, error) {
 		m++
 		i++
 	}
-	n, err := s.flushRaw(m, &nfb)
-	sent += n
-	if err != nil {
-		return sent, err
-	}
-	if nfb > 0 {
-		// writeUDP reuses the message arrays; raw sending is over.
-		n, err := s.writeUDP(bufs, offset, s.idx[:nfb])
-		s.c.stats.TxFallback.Add(uint64(n))
-		sent += n
-		if err != nil {
-			return sent, err
-		}
-	}
-	return sent, nil
+	n, err := s.flushRaw(bufs, offset, m)
+	return sent + n, err
 }
 
 // queueRaw prepares raw message m for packet i. The datapath left the
@@ -332,9 +320,10 @@ func (s *sender) queueRaw(bufs [][]byte, offset, i, m int) {
 }
 
 // flushRaw sends raw messages 0..m-1. A message that fails on its own is
-// skipped and counted, or, when it is too big for a raw send but may be
-// fragmented, queued in s.idx[*nfb] for the UDP socket.
-func (s *sender) flushRaw(m int, nfb *int) (int, error) {
+// skipped and counted; one too big for a raw send that may be fragmented
+// (DF clear) goes out from the UDP socket, which fragments it, in its place:
+// the messages after it are sent after it, as the kernel's vxlan sends them.
+func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 	sent := 0
 	for done := 0; done < m; {
 		s.vlen, s.sent, s.err = m, done, nil
@@ -346,16 +335,30 @@ func (s *sender) flushRaw(m int, nfb *int) (int, error) {
 		if s.err == nil {
 			continue
 		}
-		p := &s.pk[s.first[done]]
+		i := s.first[done]
+		p := &s.pk[i]
 		if s.err == sys.EMSGSIZE && !p.df {
+			// writeUDP reuses the message arrays: keep the packets
+			// still to send raw, send this one, then queue them again.
 			p.fallback = true
-			s.idx[*nfb] = s.first[done]
-			*nfb++
-		} else if isFatal(s.err) {
-			return sent, s.err
-		} else {
-			s.c.stats.TxErrors.Add(1)
+			rest := copy(s.idx, s.first[done+1:m])
+			s.one[0] = i
+			n, err := s.writeUDP(bufs, offset, s.one[:])
+			s.c.stats.TxFallback.Add(uint64(n))
+			sent += n
+			if err != nil {
+				return sent, err
+			}
+			for k := range rest {
+				s.queueRaw(bufs, offset, s.idx[k], k)
+			}
+			m, done = rest, 0
+			continue
 		}
+		if isFatal(s.err) {
+			return sent, s.err
+		}
+		s.c.stats.TxErrors.Add(1)
 		done++
 	}
 	return sent, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -499,8 +500,9 @@ func TestMulticastJoin(t *testing.T) {
 
 // TestRawFallbackFragments: a raw socket refuses a packet larger than the
 // route MTU (raw_send_hdrinc). With DF clear the kernel's vxlan would let
-// IP fragment it, so the Conn sends it through the UDP socket instead; with
-// DF set it is dropped and counted.
+// IP fragment it, so the Conn sends it through the UDP socket instead, in
+// its place in the batch: the packets after it arrive after it. With DF set
+// it is dropped and counted.
 func TestRawFallbackFragments(t *testing.T) {
 	nstest.SkipUnlessRoot(t)
 	nsA, nsB := nstest.NewNS(t, "fraga"), nstest.NewNS(t, "fragb")
@@ -511,27 +513,29 @@ func TestRawFallbackFragments(t *testing.T) {
 		t.Skip("no raw socket")
 	}
 	src, dst := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
-	big := bytes.Repeat([]byte{7}, 2000)
+	big := func(tag byte) []byte { return bytes.Repeat([]byte{tag}, 2000) }
 	bufs := [][]byte{
-		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, df: true, payload: big}.build(),
-		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: big}.build(),
-		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: []byte{8}}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, df: true, payload: big(1)}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: []byte{2}}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: big(3)}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: []byte{4}}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: big(5)}.build(),
+		pkt{src: src, dst: dst, sport: 5, dport: b.LocalPort(), ttl: 64, payload: []byte{6}}.build(),
 	}
 	n, err := a.Write(bufs, headroom)
-	if err != nil || n != 2 {
-		t.Fatalf("Write = %d, %v, want 2 sent (DF packet dropped); stats %+v", n, err, a.Stats())
+	if err != nil || n != 5 {
+		t.Fatalf("Write = %d, %v, want 5 sent (DF packet dropped); stats %+v", n, err, a.Stats())
 	}
 	st := a.Stats()
-	if st.TxFallback != 1 || st.TxErrors != 1 {
-		t.Errorf("stats %+v, want TxFallback 1 and TxErrors 1", st)
+	if st.TxFallback != 2 || st.TxErrors != 1 {
+		t.Errorf("stats %+v, want TxFallback 2 and TxErrors 1", st)
 	}
-	pkts := readN(t, b, 2, 4, 4096)
-	var sizes []int
-	for _, p := range pkts {
-		sizes = append(sizes, len(p.payload))
+	var got []string
+	for _, p := range readN(t, b, 5, 4, 4096) {
+		got = append(got, fmt.Sprintf("%d×%d", p.payload[0], len(p.payload)))
 	}
-	if len(sizes) != 2 || !(sizes[0] == 2000 && sizes[1] == 1 || sizes[0] == 1 && sizes[1] == 2000) {
-		t.Errorf("received payload sizes %v, want 2000 and 1", sizes)
+	if want := []string{"2×1", "3×2000", "4×1", "5×2000", "6×1"}; !slices.Equal(got, want) {
+		t.Errorf("received %v, want %v: each fragmented packet in its place", got, want)
 	}
 }
 
