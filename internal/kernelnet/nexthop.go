@@ -185,12 +185,8 @@ func (w *nexthopWatch) routine(ctx context.Context, nhs []nexthop.Nexthop, fn fu
 		onError(fmt.Errorf("kernelnet: watch nexthops: %w", err))
 		w.closeConns()
 		for {
-			t := time.NewTimer(retryDelay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !waitRetry(ctx) {
 				return
-			case <-t.C:
 			}
 			err := w.open()
 			if ctx.Err() != nil {

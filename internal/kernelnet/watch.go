@@ -58,6 +58,19 @@ const watchBuffer = 1024
 // attempt.
 const retryDelay = time.Second
 
+// waitRetry waits retryDelay; it returns false, at once, when ctx is done
+// first.
+func waitRetry(ctx context.Context) bool {
+	t := time.NewTimer(retryDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // watch runs a subscription until ctx is done, resubscribing (with a
 // resync event) when the kernel ends it, for instance after the socket's
 // receive buffer overflowed. It returns once the first subscription is
@@ -90,12 +103,8 @@ func watch[U any](ctx context.Context, start func(s subscription[U], onErr func(
 					break
 				}
 				onError(err)
-				t := time.NewTimer(retryDelay)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if !waitRetry(ctx) {
 					return
-				case <-t.C:
 				}
 			}
 		}
