@@ -47,21 +47,23 @@ func TestDependencyRules(t *testing.T) {
 	}
 	// allowed lists, per package, the module packages it may import.
 	allowed := map[string][]string{
-		"checksum": {},
-		"header":   {"checksum"},
-		"config":   {"header", "checksum"},
-		"fdb":      {"header", "checksum", "nexthop"},
-		"nexthop":  {},
-		"flow":     {"header", "checksum"},
-		"gso":      {"header", "checksum"},
-		"gro":      {"header", "checksum"},
+		"checksum":        {},
+		"header":          {"checksum"},
+		"config":          {"header", "checksum"},
+		"fdb":             {"header", "checksum", "nexthop"},
+		"nexthop":         {"internal/nlattr"},
+		"mroute":          {"internal/nlattr"},
+		"internal/nlattr": {},
+		"flow":            {"header", "checksum"},
+		"gso":             {"header", "checksum"},
+		"gro":             {"header", "checksum"},
 	}
 	forbiddenEverywhere := []string{"cmd/", "internal/netlab", "internal/nstest"}
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		for _, imp := range p.Imports {
 			if !strings.HasPrefix(imp, module+"/") {
-				if rel == "checksum" || rel == "header" || rel == "nexthop" {
+				if rel == "checksum" || rel == "header" || rel == "nexthop" || rel == "mroute" || rel == "internal/nlattr" {
 					if strings.Contains(imp, ".") {
 						t.Errorf("%s imports third-party %s; it must use the standard library only", rel, imp)
 					}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/vtepd/vtep/internal/nlattr"
 )
 
 // Netlink message types and the multicast group of nexthop notifications
@@ -69,23 +71,9 @@ func ParseMessage(b []byte) (Nexthop, error) {
 }
 
 // eachAttr calls fn for each netlink attribute in a, stopping at its first
-// error; a truncated attribute is ErrMalformed.
+// error; a malformed attribute is ErrMalformed.
 func eachAttr(a []byte, fn func(typ uint16, v []byte) error) error {
-	for len(a) > 0 {
-		if len(a) < 4 {
-			return ErrMalformed
-		}
-		alen := int(binary.NativeEndian.Uint16(a[0:2]))
-		typ := binary.NativeEndian.Uint16(a[2:4]) & 0x3fff // NLA_TYPE_MASK
-		if alen < 4 || alen > len(a) {
-			return ErrMalformed
-		}
-		if err := fn(typ, a[4:alen]); err != nil {
-			return err
-		}
-		a = a[min((alen+3)&^3, len(a)):] // NLA_ALIGN
-	}
-	return nil
+	return nlattr.Each(a, ErrMalformed, fn)
 }
 
 // ParseBucket reads the payload of an RTM_NEWNEXTHOPBUCKET message: struct
@@ -243,12 +231,4 @@ func AppendMessage(b []byte, nh *Nexthop) []byte {
 	return b
 }
 
-func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
+func appendAttr(b []byte, typ uint16, v []byte) []byte { return nlattr.Append(b, typ, v) }
