@@ -64,6 +64,9 @@ type CaptureEvent struct {
 	Port uint16
 	// Packet is the whole outer IP packet. It is only valid during the call.
 	Packet []byte
+	// Ifindex is the output interface of a sent packet (WriteVia), 0 when
+	// the route chooses.
+	Ifindex int
 }
 
 // CaptureKind is the kind of a CaptureEvent.
@@ -563,7 +566,9 @@ func (n *Network) send(from *MemConn, pkt []byte, oif int) error {
 		n.stats.malformed.Add(1)
 		return nil
 	}
-	n.capture(CaptureSent, from.host.name, from.cfg.Port, pkt)
+	if n.opts.Capture != nil {
+		n.opts.Capture(CaptureEvent{Kind: CaptureSent, Host: from.host.name, Port: from.cfg.Port, Packet: pkt, Ifindex: oif})
+	}
 	if mtu := n.mtu(oif); mtu > 0 && len(pkt) > mtu {
 		n.stats.tooBig.Add(1)
 		n.capture(CaptureDropped, from.host.name, 0, pkt)

@@ -20,8 +20,9 @@ type recorder struct {
 }
 
 type sentPacket struct {
-	host string
-	pkt  []byte
+	host    string
+	pkt     []byte
+	ifindex int // the output interface, 0 as routed
 }
 
 func (r *recorder) trace(ev underlay.CaptureEvent) {
@@ -29,7 +30,7 @@ func (r *recorder) trace(ev underlay.CaptureEvent) {
 		return
 	}
 	r.mu.Lock()
-	r.sent = append(r.sent, sentPacket{ev.Host, append([]byte(nil), ev.Packet...)})
+	r.sent = append(r.sent, sentPacket{ev.Host, append([]byte(nil), ev.Packet...), ev.Ifindex})
 	r.mu.Unlock()
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/mroute"
 	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
@@ -116,6 +117,26 @@ type ChecksumOffloader interface {
 	TXChecksumOffload() bool
 }
 
+// MulticastRouter is the kernel's multicast routing for the packets of
+// links with "mcroute" (VXLAN_F_MC_ROUTE, which sets IPSKB_MCROUTE /
+// IP6SKB_MCROUTE): RouteMulticast decides, as ip_mr_output and
+// ip6_mr_output do, what happens to a packet from src to group with TTL
+// (hop limit) ttl that goes out of interface oif, or as routed when oif is
+// 0. For mroute.Forward it appends the interfaces to send a copy out of to
+// outs and returns the extended slice. It is called on the transmit path
+// and must not block.
+type MulticastRouter interface {
+	RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
+}
+
+// MulticastRouterFunc adapts a function to MulticastRouter.
+type MulticastRouterFunc func(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
+
+// RouteMulticast implements MulticastRouter.
+func (f MulticastRouterFunc) RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	return f(outs, src, group, oif, ttl)
+}
+
 // PathMTUer is an optional interface of underlay.Conn: PathMTU returns
 // the MTU of the route to dst out of interface oif, 0 for any (dst_mtu of
 // the route the kernel's vxlan looks up with flowi_oif set to the remote's
@@ -147,6 +168,9 @@ type HostOptions struct {
 	// [Host.SetNexthops], which also deletes the entries of removed
 	// nexthops.
 	Nexthops *nexthop.Table
+	// MulticastRouter routes the packets that links with "mcroute" send
+	// to multicast groups; nil sends them as without mcroute.
+	MulticastRouter MulticastRouter
 	// FDBClock is the clock of the links' forwarding databases (see
 	// fdb.Config.Clock); nil is the process's monotonic clock.
 	FDBClock fdb.Clock
@@ -207,6 +231,7 @@ type Host struct {
 	ifindex   func(string) int
 	clock     fdb.Clock
 	nexthops  *nexthop.Table
+	mrouter   MulticastRouter
 	seed      uint64
 	ttl       uint8
 	bufSize   int
@@ -239,6 +264,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		ifindex:  opts.Ifindex,
 		clock:    opts.FDBClock,
 		nexthops: opts.Nexthops,
+		mrouter:  opts.MulticastRouter,
 		seed:     opts.HashSeed,
 		ttl:      opts.DefaultTTL,
 		bufSize:  opts.BufferSize,

@@ -65,6 +65,7 @@ type linkState struct {
 	remcsumRX, remcsumTX, localBypass bool
 	udpCsum4, udpCsum6                bool
 	udp6ZeroRX                        bool
+	mcroute                           bool // packets to groups are multicast-routed
 
 	ttl          uint8
 	ttlInherit   bool
@@ -105,6 +106,7 @@ func (h *Host) newLinkState(cfg config.Link) *linkState {
 		remcsumRX:    cfg.RemCsumRX,
 		remcsumTX:    cfg.RemCsumTX,
 		localBypass:  !cfg.NoLocalBypass,
+		mcroute:      cfg.MCRoute,
 		udpCsum4:     !cfg.NoUDPCsum,
 		udpCsum6:     !cfg.UDP6ZeroCsumTX,
 		udp6ZeroRX:   cfg.UDP6ZeroCsumRX,

@@ -98,6 +98,17 @@ const (
 	// that no longer exists or has no gateway to choose (vxlan_xmit_nh;
 	// tx_dropped).
 	DropNexthopNoPath
+	// DropMCRouteUnrouted: a link with mcroute sent a packet to a group
+	// that multicast routing sends nowhere: there is no cache entry while
+	// the route's device is a vif (the kernel holds the packet and asks
+	// the routing daemon, ipmr_cache_unresolved, which vtep cannot do), or
+	// the entry has no outgoing interface whose TTL threshold is below the
+	// packet's TTL (ip_mr_output_finish). No device counter is bumped.
+	DropMCRouteUnrouted
+	// DropMCRouteTooBig: a multicast-routed copy with DF set is longer
+	// than the MTU of its outgoing interface's route (ipmr_prepare_xmit,
+	// IPSTATS_MIB_FRAGFAILS). No device counter is bumped.
+	DropMCRouteTooBig
 
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
@@ -130,6 +141,8 @@ var dropNames = [NumDropReasons]string{
 	DropTXDevDown:         "tx_dev_down",
 	DropMDBNoRemote:       "mdb_no_remote",
 	DropNexthopNoPath:     "nexthop_no_path",
+	DropMCRouteUnrouted:   "mcroute_unrouted",
+	DropMCRouteTooBig:     "mcroute_too_big",
 }
 
 // String returns the counter name of r, e.g. "vni_not_found".

@@ -11,6 +11,7 @@ import (
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/flow"
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/mroute"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
 )
@@ -51,6 +52,7 @@ type txBatch struct {
 	reply   []byte      // proxy ARP/ND reply scratch buffer
 	icmp    []byte      // PMTU error scratch buffer
 	mtu     mtuCache    // the last path MTU answer, this batch
+	mrOuts  []int       // multicast routing's outgoing interfaces scratch
 }
 
 // txQueue holds the outer packets of one family. pkts[i] is a whole buffer
@@ -108,6 +110,12 @@ func newTXBatch(n, bufSize int) *txBatch {
 // clone copies the frame buf[tap.Headroom:tap.Headroom+size] into a spare
 // buffer (skb_clone for one more remote) and returns that buffer.
 func (b *txBatch) clone(buf []byte, size int) []byte {
+	return b.cloneRange(buf, tap.Headroom, tap.Headroom+size)
+}
+
+// cloneRange copies buf[from:to] into a spare buffer, at the same offsets,
+// and returns that buffer.
+func (b *txBatch) cloneRange(buf []byte, from, to int) []byte {
 	var c []byte
 	if n := len(b.spare); n > 0 {
 		c = b.spare[n-1]
@@ -117,7 +125,7 @@ func (b *txBatch) clone(buf []byte, size int) []byte {
 		c = make([]byte, b.bufSize)
 	}
 	b.inUse = append(b.inUse, c)
-	copy(c[tap.Headroom:], buf[tap.Headroom:tap.Headroom+size])
+	copy(c[from:to], buf[from:to])
 	return c
 }
 
@@ -589,15 +597,66 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 		binary.BigEndian.PutUint16(udp[6:], c)
 	}
 
+	if st.mcroute && dstIP.IsMulticast() && l.host.mrouter != nil {
+		l.mcroute(b, buf, off, size, maclen, src, dstIP, oif, ttl, df, vs)
+		return
+	}
+	l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)
+}
+
+// enqueue queues the outer packet that ends pkt (see txQueue) to be sent
+// out of interface oif (0: as routed), counting bytes toward tx_bytes and
+// vbytes toward the VNI's.
+func (l *Link) enqueue(b *txBatch, v6 bool, pkt []byte, oif, bytes int, vs *VNIStats, vbytes int) {
 	q := &b.q[boolInt(v6)]
-	q.pkts = append(q.pkts, buf[:tap.Headroom+size])
+	q.pkts = append(q.pkts, pkt)
 	q.oifs = append(q.oifs, oif)
 	q.via = q.via || oif != 0
-	q.bytes = append(q.bytes, size-maclen)
+	q.bytes = append(q.bytes, bytes)
 	q.vnis = append(q.vnis, vs)
-	q.vbytes = append(q.vbytes, size)
+	q.vbytes = append(q.vbytes, vbytes)
 	if len(b.q[0].pkts)+len(b.q[1].pkts) >= b.limit {
 		l.flushTX(b)
+	}
+}
+
+// mcroute sends the outer packet buf[off:tap.Headroom+size], from src to
+// the group dst with TTL ttl, through multicast routing, as a link with
+// mcroute does (IPSKB_MCROUTE, ip_mr_output): as it is when routing leaves
+// it alone, else one copy out of each outgoing interface routing names,
+// highest vif first, with the TTL (hop limit) less one (ipmr_prepare_xmit,
+// ip6mr_prepare_xmit). An IPv4 copy with DF that does not fit the MTU of
+// its interface's route is dropped, as ipmr_prepare_xmit does.
+func (l *Link) mcroute(b *txBatch, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df bool, vs *VNIStats) {
+	v6 := dst.Is6()
+	act, outs := l.host.mrouter.RouteMulticast(b.mrOuts[:0], src, dst, oif, ttl)
+	b.mrOuts = outs[:0]
+	switch {
+	case act == mroute.Output:
+		l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)
+		return
+	case act != mroute.Forward || len(outs) == 0:
+		l.drop(DropMCRouteUnrouted, vs)
+		return
+	}
+	end := tap.Headroom + size
+	s := l.sockFor(v6)
+	for i, out := range outs {
+		p := buf
+		if i < len(outs)-1 {
+			p = b.cloneRange(buf, off, end)
+		}
+		ip := p[off:end]
+		if v6 {
+			ip[7]-- // hop limit
+		} else {
+			ip[8]-- // TTL; the header checksum is made at flush
+			if mtu := b.pathMTU(s, dst, out); df && mtu > 0 && len(ip) > mtu {
+				l.drop(DropMCRouteTooBig, vs)
+				continue
+			}
+		}
+		l.enqueue(b, v6, p[:end], out, size-maclen, vs, size)
 	}
 }
 
