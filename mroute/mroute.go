@@ -25,7 +25,7 @@ type OIF struct {
 // it.
 type Route struct {
 	Family uint8  // FamilyIPMR or FamilyIP6MR
-	Table  uint32 // TableDefault unless the host has multicast rules
+	Table  uint32 // TableDefault (IPv6: Table6Main) unless the host has multicast rules
 	// Source is the origin, unspecified for a (*, G) entry; Group is
 	// unspecified too for a (*, *) entry.
 	Source, Group netip.Addr
@@ -101,8 +101,8 @@ const (
 )
 
 // New builds a Table from the routes of a dump and the netconf state of
-// the devices. Only the default table is used (the one ipmr and ip6mr
-// route with when the host has no multicast rules); unresolved entries
+// the devices. Only the default tables are used (the ones ipmr and ip6mr
+// route with when the host has no multicast rules: 253 and 254); unresolved entries
 // are not cache entries and are left out. A device is a vif of its family
 // when its mc_forwarding is set (ipmr's vif_add and ip6mr's mif6_add set
 // it on the device).
@@ -110,7 +110,7 @@ func New(routes []Route, devices []Netconf) *Table {
 	t := &Table{routes: make(map[key][]*Route), vifs: make(map[vifKey]bool)}
 	for i := range routes {
 		r := &routes[i]
-		if r.Table != TableDefault || r.Unresolved || !r.Group.IsValid() {
+		if r.Table != defaultTable(r.Family) || r.Unresolved || !r.Group.IsValid() {
 			continue
 		}
 		k := key{r.Source.Unmap(), r.Group.Unmap()}
@@ -140,6 +140,29 @@ func (t *Table) Len() int {
 // the family of v6.
 func (t *Table) Vif(v6 bool, ifindex int) bool {
 	return t != nil && t.vifs[vifKey{v6, ifindex}]
+}
+
+// defaultTable is the table ipmr or ip6mr routes with when the host has no
+// multicast rules.
+func defaultTable(family uint8) uint32 {
+	if family == FamilyIP6MR {
+		return Table6Main
+	}
+	return TableDefault
+}
+
+// HasVifs reports whether any device is a multicast routing interface of
+// the family of v6: without one, nothing of that family is multicast-routed.
+func (t *Table) HasVifs(v6 bool) bool {
+	if t == nil {
+		return false
+	}
+	for k := range t.vifs {
+		if k.v6 == v6 {
+			return true
+		}
+	}
+	return false
 }
 
 // unspecified is 0.0.0.0 or :: for a route family.

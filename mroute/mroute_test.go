@@ -98,14 +98,14 @@ func TestOutputFollowsIPMROutput(t *testing.T) {
 			local, group4, lo10, 16, Unresolved, nil},
 		{"unicast is not multicast-routed", []Route{route4(local, group4, lo10, swp2)}, all,
 			local, netip.MustParseAddr("192.0.2.34"), lo10, 16, Output, nil},
-		{"IPv6 (S,G) (ip6_mr_output)", []Route{{Family: FamilyIP6MR, Table: TableDefault, Source: local6, Group: group6, IIF: lo10,
+		{"IPv6 (S,G) (ip6_mr_output)", []Route{{Family: FamilyIP6MR, Table: Table6Main, Source: local6, Group: group6, IIF: lo10,
 			OIFs: []OIF{{swp2, 1}, {swp3, 1}}}}, vifs(true, lo10, swp2, swp3),
 			local6, group6, lo10, 16, Forward, []int{swp3, swp2}},
 		{"IPv6 vifs are apart from IPv4 ones", nil, all,
 			local6, group6, lo10, 16, Output, nil},
 		{"IPv6 no entry, dev a mif: unresolved", nil, vifs(true, lo10),
 			local6, group6, lo10, 16, Unresolved, nil},
-		{"IPv6 (S,G) with dev not a mif: ip6_output", []Route{{Family: FamilyIP6MR, Table: TableDefault, Source: local6, Group: group6, IIF: swp2,
+		{"IPv6 (S,G) with dev not a mif: ip6_output", []Route{{Family: FamilyIP6MR, Table: Table6Main, Source: local6, Group: group6, IIF: swp2,
 			OIFs: []OIF{{swp3, 1}}}}, vifs(true, swp2, swp3),
 			local6, group6, lo10, 16, Output, nil},
 	}
@@ -143,7 +143,7 @@ func TestParseRouteRoundTrip(t *testing.T) {
 	for _, r := range []Route{
 		route4(local, group4, lo10, swp2, swp3),
 		route4(any4, group4, lo10),
-		{Family: FamilyIP6MR, Table: TableDefault, Source: local6, Group: group6, IIF: lo10, OIFs: []OIF{{swp2, 3}}},
+		{Family: FamilyIP6MR, Table: Table6Main, Source: local6, Group: group6, IIF: lo10, OIFs: []OIF{{swp2, 3}}},
 		{Family: FamilyIPMR, Table: 1000, Source: local, Group: group4, Unresolved: true},
 	} {
 		got, err := ParseRoute(AppendRoute(nil, &r))
@@ -187,7 +187,7 @@ func TestParseNetconfRoundTrip(t *testing.T) {
 
 func FuzzParseRoute(f *testing.F) {
 	f.Add(AppendRoute(nil, &Route{Family: FamilyIPMR, Table: TableDefault, Source: local, Group: group4, IIF: 1, OIFs: []OIF{{2, 1}, {3, 1}}}))
-	f.Add(AppendRoute(nil, &Route{Family: FamilyIP6MR, Table: TableDefault, Source: local6, Group: group6, IIF: 1}))
+	f.Add(AppendRoute(nil, &Route{Family: FamilyIP6MR, Table: Table6Main, Source: local6, Group: group6, IIF: 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRoute(b)
 		if err != nil {

@@ -14,6 +14,7 @@ const (
 	FamilyIPMR   = 128 // RTNL_FAMILY_IPMR: IPv4 multicast routes
 	FamilyIP6MR  = 129 // RTNL_FAMILY_IP6MR
 	TableDefault = 253 // RT_TABLE_DEFAULT, the table ipmr uses without rules
+	Table6Main   = 254 // RT6_TABLE_DFLT (RT_TABLE_MAIN), ip6mr's default table
 
 	RTMNewRoute   = 24 // RTM_NEWROUTE
 	RTMDelRoute   = 25 // RTM_DELROUTE

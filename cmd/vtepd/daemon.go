@@ -31,6 +31,8 @@ type daemon struct {
 	host  *vtep.Host
 	neigh *kernelnet.NeighTable
 	hub   *hub
+	// mroutes is the kernel's multicast routing for links with mcroute.
+	mroutes *mcRouter
 
 	mu      sync.Mutex // guards following
 	links   map[string]*dlink
@@ -75,8 +77,10 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		byIndex: map[int]*dlink{},
 		ifnames: map[int]string{},
 		addrs:   map[int][]netip.Prefix{},
+		mroutes: newMCRouter(sys.RouteDevice),
 	}
 	h, err := vtep.NewHost(vtep.HostOptions{
+		MulticastRouter:   d.mroutes,
 		Opener:            sys.Opener(),
 		Neighbors:         neighbors{d.neigh},
 		Ifindex:           d.ifindexOf,
@@ -423,6 +427,10 @@ func (d *daemon) onNexthops(nhs []nexthop.Nexthop) {
 		d.log.Info("fdb entries of deleted nexthops deleted", "entries", n)
 	}
 }
+
+// onMulticastRoutes takes a full dump of the kernel's multicast routing
+// state (from the watch) for links with mcroute.
+func (d *daemon) onMulticastRoutes(m kernelnet.MulticastRoutes) { d.mroutes.set(m) }
 
 // refreshNexthops reads the kernel's nexthops now.
 func (d *daemon) refreshNexthops() {

@@ -215,6 +215,8 @@ func (s *memSystem) Nexthops() ([]nexthop.Nexthop, error) {
 	return s.nexthops, nil
 }
 
+func (s *memSystem) RouteDevice(dst, src netip.Addr) (int, error) { return 0, errors.New("no routes") }
+
 // notify delivers the kernel's link notification for interface i.
 func (s *memSystem) notify(d *daemon, i int) {
 	l, err := s.LinkByIndex(i)

@@ -214,6 +214,9 @@ func run(args []string, stderr io.Writer) int {
 		func() error { return kernelnet.WatchAddrs(ctx, d.onAddr, onErr("addresses")) },
 		func() error { return kernelnet.WatchNeighs(ctx, d.onNeigh, onErr("neighbours")) },
 		func() error { return kernelnet.WatchNexthops(ctx, d.onNexthops, onErr("nexthops")) },
+		func() error {
+			return kernelnet.WatchMulticastRoutes(ctx, d.onMulticastRoutes, onErr("multicast routes"))
+		},
 	} {
 		if err := w(); err != nil {
 			ln.Close()

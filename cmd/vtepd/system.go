@@ -36,6 +36,9 @@ type system interface {
 	Qdisc(i int) string
 	// Nexthops dumps the kernel's nexthops (`ip nexthop show`).
 	Nexthops() ([]nexthop.Nexthop, error)
+	// RouteDevice returns the output interface of the route to dst from
+	// src (`ip route get DST from SRC`).
+	RouteDevice(dst, src netip.Addr) (int, error)
 }
 
 // Nexthops dumps the nexthops of vtepd's network namespace.

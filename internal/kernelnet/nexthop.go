@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vtepd/vtep/internal/sys"
 	"github.com/vtepd/vtep/nexthop"
 )
 
@@ -30,7 +27,7 @@ import (
 // nexthop support, which answers EOPNOTSUPP or EINVAL (without an
 // extended-ack message), it returns no nexthops and no error.
 func DumpNexthops() ([]nexthop.Nexthop, error) {
-	c, err := dialRoute(0)
+	c, err := dialRoute()
 	if err != nil {
 		return nil, fmt.Errorf("kernelnet: dump nexthops: %w", err)
 	}
@@ -76,183 +73,28 @@ func WatchNexthops(ctx context.Context, fn func([]nexthop.Nexthop), onError func
 
 // watchNexthops is WatchNexthops; it returns the watcher (nil without
 // nexthop support) for tests.
-func watchNexthops(ctx context.Context, fn func([]nexthop.Nexthop), onError func(error)) (*nexthopWatch, error) {
-	if onError == nil {
-		onError = func(error) {}
+func watchNexthops(ctx context.Context, fn func([]nexthop.Nexthop), onError func(error)) (*dumpWatch[[]nexthop.Nexthop], error) {
+	w := &dumpWatch[[]nexthop.Nexthop]{
+		what:   "nexthops",
+		groups: []uint32{nexthop.RTNLGroup},
+		dump:   (*nlConn).nexthops,
+		poll: func(nhs []nexthop.Nexthop) bool {
+			return slices.ContainsFunc(nhs, func(nh nexthop.Nexthop) bool { return nh.Resilient })
+		},
 	}
-	ns, err := sys.CurrentNetNS()
-	if err != nil {
-		return nil, fmt.Errorf("kernelnet: watch nexthops: %w", err)
-	}
-	w := &nexthopWatch{ns: ns}
-	err = w.open()
+	err := w.start(ctx, fn, onError)
 	if errors.Is(err, errNoNexthops) {
-		ns.Close()
 		fn(nil)
 		return nil, nil
 	}
 	if err != nil {
-		ns.Close()
-		return nil, fmt.Errorf("kernelnet: watch nexthops: %w", err)
+		return nil, err
 	}
-	nhs, err := w.dump.nexthops(dumpTries)
-	if err != nil {
-		w.shutdown()
-		ns.Close()
-		return nil, fmt.Errorf("kernelnet: watch nexthops: dump: %w", err)
-	}
-	ready := make(chan struct{})
-	go w.routine(ctx, nhs, fn, onError, ready)
-	<-ready
 	return w, nil
 }
 
 // errNoNexthops means the kernel has no nexthop support.
 var errNoNexthops = errors.New("kernelnet: kernel has no nexthop support")
-
-// nexthopWatch is the state of one WatchNexthops.
-type nexthopWatch struct {
-	// ns is the namespace being watched, where the sockets are made.
-	ns sys.NetNS
-
-	mu     sync.Mutex // guards following
-	notes  *nlConn    // subscribed to RTNLGRP_NEXTHOP
-	dump   *nlConn    // carries the dumps
-	closed bool       // ctx is done: open makes no more sockets
-}
-
-// open makes both sockets in w.ns, the subscription first so that a dump
-// made after it misses no change.
-func (w *nexthopWatch) open() error {
-	var notes, dump *nlConn
-	err := w.ns.Do(func() error {
-		var err error
-		if notes, err = dialRoute(nexthop.RTNLGroup); err != nil {
-			return err
-		}
-		dump, err = dialRoute(0)
-		return err
-	})
-	if err != nil {
-		notes.close()
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		notes.close()
-		dump.close()
-		return context.Canceled
-	}
-	w.notes, w.dump = notes, dump
-	return nil
-}
-
-// closeConns closes the sockets, which makes a blocked read return.
-func (w *nexthopWatch) closeConns() {
-	w.mu.Lock()
-	w.notes.close()
-	w.dump.close()
-	w.notes, w.dump = nil, nil
-	w.mu.Unlock()
-}
-
-// shutdown closes the sockets for good; it runs when ctx is done.
-func (w *nexthopWatch) shutdown() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	w.closeConns()
-}
-
-// routine calls fn with nhs, closes ready, then follows the notifications
-// until ctx is done. It reopens the sockets after an error.
-func (w *nexthopWatch) routine(ctx context.Context, nhs []nexthop.Nexthop, fn func([]nexthop.Nexthop),
-	onError func(error), ready chan<- struct{}) {
-	defer w.ns.Close()
-	defer w.shutdown()
-	stop := context.AfterFunc(ctx, w.shutdown)
-	defer stop()
-
-	fn(nhs)
-	close(ready)
-	dumpFirst := false
-	for {
-		err := w.follow(ctx, fn, nhs, dumpFirst)
-		if ctx.Err() != nil {
-			return
-		}
-		onError(fmt.Errorf("kernelnet: watch nexthops: %w", err))
-		w.closeConns()
-		for {
-			if !waitRetry(ctx) {
-				return
-			}
-			err := w.open()
-			if ctx.Err() != nil {
-				return
-			}
-			if err == nil {
-				break
-			}
-			onError(fmt.Errorf("kernelnet: watch nexthops: reopen: %w", err))
-		}
-		dumpFirst = true
-	}
-}
-
-// follow waits for notifications and calls fn with a new dump after each
-// batch, dumping once before the first wait if dumpFirst, until a read or
-// a dump fails (also when ctx is done, since that closes the sockets).
-//
-// The kernel moves the buckets of a resilient group from one member to
-// another without a notification when they have been idle long enough
-// (nh_res_table_upkeep), so while last, the list fn has seen, has a
-// resilient group, follow also dumps every bucketPoll and calls fn when
-// anything differs.
-func (w *nexthopWatch) follow(ctx context.Context, fn func([]nexthop.Nexthop), last []nexthop.Nexthop, dumpFirst bool) error {
-	w.mu.Lock()
-	notes, dump := w.notes, w.dump
-	w.mu.Unlock()
-	if notes == nil {
-		return os.ErrClosed
-	}
-	for {
-		polled := false
-		if !dumpFirst {
-			var deadline time.Time
-			if slices.ContainsFunc(last, func(nh nexthop.Nexthop) bool { return nh.Resilient }) {
-				deadline = time.Now().Add(bucketPoll)
-			}
-			if err := notes.f.SetReadDeadline(deadline); err != nil {
-				return err
-			}
-			err := notes.wait()
-			polled = errors.Is(err, os.ErrDeadlineExceeded)
-			if err != nil && !polled {
-				return err
-			}
-		}
-		dumpFirst = false
-		// No retry: the change that interrupts a dump has been
-		// notified, and the next wait returns at once.
-		nhs, err := dump.nexthops(1)
-		if errors.Is(err, errDumpInterrupted) || errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("dump: %w", err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if polled && reflect.DeepEqual(nhs, last) {
-			continue
-		}
-		last = nhs
-		fn(nhs)
-	}
-}
 
 // bucketPoll is how often the buckets of resilient groups are dumped.
 const bucketPoll = time.Second
@@ -272,11 +114,11 @@ type nlConn struct {
 const nlBufSize = 64 << 10
 
 // dialRoute opens a NETLINK_ROUTE socket in the calling thread's network
-// namespace, joined to multicast group group if it is not 0. Joining with
+// namespace, joined to the multicast groups. Joining with
 // NETLINK_ADD_MEMBERSHIP works for groups above 31, which the bind(2)
 // bitmask cannot name. It returns errNoNexthops when the kernel does not
 // know group RTNLGRP_NEXTHOP.
-func dialRoute(group uint32) (*nlConn, error) {
+func dialRoute(groups ...uint32) (*nlConn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -287,7 +129,7 @@ func dialRoute(group uint32) (*nlConn, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("bind", err)
 	}
-	if group != 0 {
+	for _, group := range groups {
 		err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, int(group))
 		if err != nil {
 			unix.Close(fd)
@@ -443,49 +285,95 @@ func (c *nlConn) dumpNexthops() ([]nexthop.Nexthop, error) {
 // dump makes one dump request of type typ, for every object (a zeroed
 // struct nhmsg), and collects the reply.
 func (c *nlConn) dump(typ uint16) (*nexthopDump, error) {
+	d := &nexthopDump{}
+	if err := c.request(typ, make([]byte, nexthop.MessageSize), d.msg); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// request sends a dump request of type typ with payload body and calls
+// onMsg with every message of the reply until NLMSG_DONE.
+func (c *nlConn) request(typ uint16, body []byte, onMsg func(typ uint16, payload []byte) error) error {
 	c.seq++
-	req := make([]byte, unix.NLMSG_HDRLEN+nexthop.MessageSize)
+	req := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(body))
+	req = append(req, body...)
 	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
 	binary.NativeEndian.PutUint16(req[4:6], typ)
 	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:12], c.seq)
 	if err := c.send(req); err != nil {
-		return nil, err
+		return err
 	}
-	d := &nexthopDump{seq: c.seq}
+	d := &dumpReply{seq: c.seq, onMsg: onMsg}
 	for {
 		b, err := c.recv()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		done, err := d.add(b)
 		if err != nil {
 			// Whatever is left of this dump is dropped by the next
 			// one, by its sequence number.
-			return nil, err
+			return err
 		}
 		if done {
-			return d, nil
+			return nil
 		}
 	}
 }
 
-// errDumpInterrupted means that the nexthops changed during a dump
+// errDumpInterrupted means that the objects changed during a dump
 // (NLM_F_DUMP_INTR): the dump may be incomplete.
 var errDumpInterrupted = errors.New("dump interrupted by a concurrent change")
 
-// nexthopDump collects the reply to one dump request.
+// nexthopDump collects the reply to one nexthop dump request.
 type nexthopDump struct {
+	seq     uint32 // for tests of add
+	nhs     []nexthop.Nexthop
+	buckets []nexthop.Bucket
+	reply   *dumpReply
+}
+
+// add reads one datagram of the reply to request seq (see dumpReply.add).
+func (d *nexthopDump) add(b []byte) (done bool, err error) {
+	if d.reply == nil {
+		d.reply = &dumpReply{seq: d.seq, onMsg: d.msg}
+	}
+	return d.reply.add(b)
+}
+
+// msg takes one message of a nexthop or bucket dump.
+func (d *nexthopDump) msg(typ uint16, payload []byte) error {
+	switch typ {
+	case nexthop.RTMNewNexthop:
+		nh, err := nexthop.ParseMessage(payload)
+		if err != nil {
+			return fmt.Errorf("RTM_NEWNEXTHOP message % x: %w", payload, err)
+		}
+		d.nhs = append(d.nhs, nh)
+	case nexthop.RTMNewNexthopBucket:
+		bk, err := nexthop.ParseBucket(payload)
+		if err != nil {
+			return fmt.Errorf("RTM_NEWNEXTHOPBUCKET message % x: %w", payload, err)
+		}
+		d.buckets = append(d.buckets, bk)
+	}
+	return nil
+}
+
+// dumpReply reads the reply to one dump request.
+type dumpReply struct {
 	seq         uint32
-	nhs         []nexthop.Nexthop
-	buckets     []nexthop.Bucket
 	interrupted bool
+	onMsg       func(typ uint16, payload []byte) error
 }
 
 // add reads one datagram of the reply and reports whether it ended the
 // dump. Messages with another sequence number, left over from an earlier
-// dump, are skipped.
-func (d *nexthopDump) add(b []byte) (done bool, err error) {
+// dump, are skipped; the others, apart from NLMSG_DONE and NLMSG_ERROR, go
+// to onMsg, whose error ends the dump.
+func (d *dumpReply) add(b []byte) (done bool, err error) {
 	for len(b) > 0 {
 		if len(b) < unix.NLMSG_HDRLEN {
 			return true, fmt.Errorf("netlink message header truncated to %d bytes", len(b))
@@ -527,18 +415,10 @@ func (d *nexthopDump) add(b []byte) (done bool, err error) {
 				continue
 			}
 			return true, newNLError(errno, flags, errorTLVs(flags, payload))
-		case nexthop.RTMNewNexthop:
-			nh, err := nexthop.ParseMessage(payload)
-			if err != nil {
-				return true, fmt.Errorf("RTM_NEWNEXTHOP message % x: %w", payload, err)
+		default:
+			if err := d.onMsg(typ, payload); err != nil {
+				return true, err
 			}
-			d.nhs = append(d.nhs, nh)
-		case nexthop.RTMNewNexthopBucket:
-			bk, err := nexthop.ParseBucket(payload)
-			if err != nil {
-				return true, fmt.Errorf("RTM_NEWNEXTHOPBUCKET message % x: %w", payload, err)
-			}
-			d.buckets = append(d.buckets, bk)
 		}
 	}
 	return false, nil

@@ -291,11 +291,11 @@ func findNexthop(nhs []nexthop.Nexthop, id uint32) nexthop.Nexthop {
 
 // startNexthopWatch runs WatchNexthops in ns; the calls of fn arrive on
 // the returned channel and the errors on the other.
-func startNexthopWatch(t *testing.T, ctx context.Context, ns *nstest.NS) (*nexthopWatch, <-chan []nexthop.Nexthop, <-chan error) {
+func startNexthopWatch(t *testing.T, ctx context.Context, ns *nstest.NS) (*dumpWatch[[]nexthop.Nexthop], <-chan []nexthop.Nexthop, <-chan error) {
 	t.Helper()
 	calls := make(chan []nexthop.Nexthop, 256)
 	errs := make(chan error, 16)
-	var w *nexthopWatch
+	var w *dumpWatch[[]nexthop.Nexthop]
 	err := ns.Do(func() (err error) {
 		w, err = watchNexthops(ctx, func(nhs []nexthop.Nexthop) {
 			select {
@@ -322,7 +322,7 @@ func waitWatcherGone(t *testing.T) {
 	nstest.WaitFor(t, 5*time.Second, "the nexthop watcher to end", func() error {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
-		if i := bytes.Index(buf, []byte("kernelnet.(*nexthopWatch)")); i >= 0 {
+		if i := bytes.Index(buf, []byte("kernelnet.(*dumpWatch")); i >= 0 {
 			return fmt.Errorf("still running: %s", buf[i:min(i+200, len(buf))])
 		}
 		return nil

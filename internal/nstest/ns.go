@@ -2,6 +2,7 @@ package nstest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -306,4 +307,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Ifindex returns the interface index of device name in ns, failing the
+// test if there is none.
+func (ns *NS) Ifindex(t testing.TB, name string) int {
+	t.Helper()
+	var links []struct {
+		Ifindex int `json:"ifindex"`
+	}
+	out := ns.IP(t, "-j", "link", "show", "dev", name)
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -j link show dev %s: %q: %v", name, out, err)
+	}
+	return links[0].Ifindex
 }

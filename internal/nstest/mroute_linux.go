@@ -1,0 +1,132 @@
+package nstest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// Mroute is what a static multicast routing daemon (smcrouted) does to a
+// namespace, for tests: it holds the namespace's multicast routing sockets
+// (MRT_INIT on a raw IGMP socket, MRT6_INIT on a raw ICMPv6 one), makes
+// devices vifs (mifs) and installs (S, G) and (*, G) cache entries. The
+// kernel removes all of it when Close closes the sockets.
+type Mroute struct {
+	fd4, fd6 int
+	vifs     map[int]uint16 // ifindex → vif
+	mifs     map[int]uint16 // ifindex → mif
+}
+
+// Socket options of include/uapi/linux/mroute.h and mroute6.h.
+const (
+	mrtInit   = 200 // MRT_INIT, MRT6_INIT
+	mrtAddVif = 202 // MRT_ADD_VIF, MRT6_ADD_MIF
+	mrtAddMFC = 204 // MRT_ADD_MFC, MRT6_ADD_MFC
+
+	viffUseIfindex = 0x8 // VIFF_USE_IFINDEX
+	mfcctlSize     = 60  // struct mfcctl
+	mf6cctlSize    = 92  // struct mf6cctl
+)
+
+// OpenMroute opens the multicast routing sockets of ns (both families).
+func (ns *NS) OpenMroute() (*Mroute, error) {
+	m := &Mroute{fd4: -1, fd6: -1, vifs: make(map[int]uint16), mifs: make(map[int]uint16)}
+	err := ns.Do(func() error {
+		var err error
+		if m.fd4, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.IPPROTO_IGMP); err != nil {
+			return fmt.Errorf("IGMP socket: %w", err)
+		}
+		if err := syscall.SetsockoptInt(m.fd4, syscall.IPPROTO_IP, mrtInit, 1); err != nil {
+			return fmt.Errorf("MRT_INIT: %w", err)
+		}
+		if m.fd6, err = syscall.Socket(syscall.AF_INET6, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.IPPROTO_ICMPV6); err != nil {
+			return fmt.Errorf("ICMPv6 socket: %w", err)
+		}
+		if err := syscall.SetsockoptInt(m.fd6, syscall.IPPROTO_IPV6, mrtInit, 1); err != nil {
+			return fmt.Errorf("MRT6_INIT: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("nstest: open mroute in %s: %w", ns.Name, err)
+	}
+	return m, nil
+}
+
+// Close closes the sockets, which flushes the vifs and the cache.
+func (m *Mroute) Close() {
+	for _, fd := range []int{m.fd4, m.fd6} {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+	}
+	m.fd4, m.fd6 = -1, -1
+}
+
+// AddVif makes device ifindex a vif for IPv4 (VIFF_USE_IFINDEX, TTL
+// threshold 1) and a mif for IPv6.
+func (m *Mroute) AddVif(ifindex int) error {
+	if _, ok := m.vifs[ifindex]; !ok {
+		vif := uint16(len(m.vifs))
+		b := make([]byte, 16) // struct vifctl
+		binary.NativeEndian.PutUint16(b[0:], vif)
+		b[2], b[3] = viffUseIfindex, 1
+		binary.NativeEndian.PutUint32(b[8:], uint32(ifindex))
+		if err := syscall.SetsockoptString(m.fd4, syscall.IPPROTO_IP, mrtAddVif, string(b)); err != nil {
+			return fmt.Errorf("nstest: MRT_ADD_VIF %d: %w", ifindex, err)
+		}
+		m.vifs[ifindex] = vif
+	}
+	if _, ok := m.mifs[ifindex]; !ok {
+		mif := uint16(len(m.mifs))
+		b := make([]byte, 12) // struct mif6ctl
+		binary.NativeEndian.PutUint16(b[0:], mif)
+		b[3] = 1
+		binary.NativeEndian.PutUint16(b[4:], uint16(ifindex))
+		if err := syscall.SetsockoptString(m.fd6, syscall.IPPROTO_IPV6, mrtAddVif, string(b)); err != nil {
+			return fmt.Errorf("nstest: MRT6_ADD_MIF %d: %w", ifindex, err)
+		}
+		m.mifs[ifindex] = mif
+	}
+	return nil
+}
+
+// AddMFC installs the cache entry (src, group) — src unspecified for
+// (*, G) — with incoming interface iif and outgoing interfaces oifs (TTL
+// threshold 1), as `smcroutectl add IIF SRC GROUP OIF...` does. The
+// devices must be vifs (AddVif).
+func (m *Mroute) AddMFC(src, group netip.Addr, iif int, oifs ...int) error {
+	if group.Is4() {
+		b := make([]byte, mfcctlSize)
+		s4, g4 := src.As4(), group.As4()
+		copy(b[0:4], s4[:])
+		copy(b[4:8], g4[:])
+		binary.NativeEndian.PutUint16(b[8:], m.vifs[iif])
+		for _, o := range oifs {
+			b[10+m.vifs[o]] = 1
+		}
+		if err := syscall.SetsockoptString(m.fd4, syscall.IPPROTO_IP, mrtAddMFC, string(b)); err != nil {
+			return fmt.Errorf("nstest: MRT_ADD_MFC (%v, %v): %w", src, group, err)
+		}
+		return nil
+	}
+	b := make([]byte, mf6cctlSize)
+	for i, a := range []netip.Addr{src, group} {
+		sa := b[i*28:]
+		binary.NativeEndian.PutUint16(sa[0:], syscall.AF_INET6)
+		a16 := a.As16()
+		copy(sa[8:24], a16[:])
+	}
+	binary.NativeEndian.PutUint16(b[56:], m.mifs[iif])
+	for _, o := range oifs {
+		mif := m.mifs[o]
+		w := 60 + int(mif/32)*4
+		binary.NativeEndian.PutUint32(b[w:], binary.NativeEndian.Uint32(b[w:])|1<<(mif%32))
+	}
+	if err := syscall.SetsockoptString(m.fd6, syscall.IPPROTO_IPV6, mrtAddMFC, string(b)); err != nil {
+		return fmt.Errorf("nstest: MRT6_ADD_MFC (%v, %v): %w", src, group, err)
+	}
+	return nil
+}
