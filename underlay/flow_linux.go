@@ -250,6 +250,7 @@ func (s *sender) flowSetup(k flowKey) func(fd int) error {
 			if err := sys.SetInt(fd, sys.SOL_IP, sys.IP_MTU_DISCOVER, sys.IP_PMTUDISC_DONT); err != nil {
 				return err
 			}
+			sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0) // as the UDP socket
 			if err := sys.Bind4(fd, [4]byte(k.src[:4]), k.sport); err != nil {
 				return err
 			}

@@ -225,7 +225,11 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 					return err
 				}
 			}
-			if err := sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 1); err != nil {
+			// setup_udp_tunnel_sock: a tunnel socket does not loop
+			// its IPv4 multicast back (multicast routing on the host
+			// would forward the looped copy as if it came in by dev).
+			// IPv6 keeps the loop, as the kernel's inet6 bit does.
+			if err := sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0); err != nil {
 				return err
 			}
 		} else {
@@ -343,7 +347,7 @@ func openRaw(af int, dev string, sndbuf int, inThread bool) (syscall.RawConn, io
 			}
 		}
 		if af == sys.AF_INET {
-			sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 1)
+			sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0) // setup_udp_tunnel_sock
 			return sys.SetInt(fd, sys.SOL_IP, sys.IP_HDRINCL, 1)
 		}
 		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1)

@@ -1,0 +1,243 @@
+package interop
+
+import (
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/internal/nstest"
+)
+
+// mcLab is the switch of the kernel's vxlan_bridge_1q_mc_ul.sh, with the
+// device under test in it: vx10 (VNI 1000) has local 192.0.2.100, the
+// address of lo10, and group 233.252.0.1 on dev lo10; multicast routes
+// can send its packets out of swp2 and swp3, towards the namespaces r2
+// and r3. The selftest's lo10 is a dummy; a veth does as well (this
+// kernel may have no dummy driver).
+type mcLab struct {
+	dut        kind
+	sw         *nstest.NS
+	vtepd      *nstest.Vtepd
+	mr         *nstest.Mroute
+	lo10, swp2 int
+	swp3       int
+	// Captures of the VXLAN packets out of lo10 and into r2 and r3.
+	outLo10, inR2, inR3 *capture
+}
+
+var (
+	mcLocal = netip.MustParseAddr("192.0.2.100")
+	mcGroup = netip.MustParseAddr("233.252.0.1")
+)
+
+func newMCLab(t *testing.T, dut kind) *mcLab {
+	t.Helper()
+	nstest.RequireTools(t, "bridge")
+	if dut.isVtep() {
+		requireVtep(t)
+	}
+	l := &mcLab{dut: dut, sw: nstest.NewNS(t, "mcsw")}
+	r2, r3 := nstest.NewNS(t, "mcr2"), nstest.NewNS(t, "mcr3")
+	l.sw.IP(t, "link", "add", "lo10", "up", "type", "veth", "peer", "name", "lo10p")
+	l.sw.LinkUp(t, "lo10p")
+	l.sw.AddAddr(t, "lo10", netip.MustParsePrefix("192.0.2.100/28"))
+	nstest.AddVeth(t, l.sw, r2, nstest.Veth{NameA: "swp2", NameB: ulDev,
+		AddrsA: []netip.Prefix{netip.MustParsePrefix("192.0.2.33/28")}, AddrsB: []netip.Prefix{netip.MustParsePrefix("192.0.2.34/28")}})
+	nstest.AddVeth(t, l.sw, r3, nstest.Veth{NameA: "swp3", NameB: ulDev,
+		AddrsA: []netip.Prefix{netip.MustParsePrefix("192.0.2.65/28")}, AddrsB: []netip.Prefix{netip.MustParsePrefix("192.0.2.66/28")}})
+	l.lo10, l.swp2, l.swp3 = l.sw.Ifindex(t, "lo10"), l.sw.Ifindex(t, "swp2"), l.sw.Ifindex(t, "swp3")
+	var err error
+	if l.mr, err = l.sw.OpenMroute(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.mr.Close)
+	// Only the frames flood sends: vx10's own IPv6 traffic (MLD, router
+	// solicitations) may be late.
+	isVX := func(f []byte) bool {
+		p, ok := parseVXLAN(f, defaultPort)
+		return ok && len(p.Inner) >= header.EthernetSize && p.Inner[12] == 0x88 && p.Inner[13] == 0xb5
+	}
+	l.outLo10 = startCapture(t, l.sw, "lo10", outgoing, isVX)
+	l.inR2 = startCapture(t, r2, ulDev, incoming, isVX)
+	l.inR3 = startCapture(t, r3, ulDev, incoming, isVX)
+	if dut.isVtep() {
+		l.vtepd = nstest.StartVtepd(t, l.sw, vtepBins, dut.vtepdOptions())
+	}
+	return l
+}
+
+// vifs makes lo10, swp2 and swp3 vifs, as smcrouted does for the
+// interfaces of its routes.
+func (l *mcLab) vifs(t *testing.T) {
+	t.Helper()
+	for _, d := range []int{l.lo10, l.swp2, l.swp3} {
+		if err := l.mr.AddVif(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// mfc installs a cache entry (Mroute.AddMFC).
+func (l *mcLab) mfc(t *testing.T, src, group netip.Addr, iif int, oifs ...int) {
+	t.Helper()
+	if err := l.mr.AddMFC(src, group, iif, oifs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs a command on vx10 with ip(8) or bridge(8), or vtep(8).
+func (l *mcLab) run(t *testing.T, tool string, args ...string) {
+	t.Helper()
+	switch {
+	case l.dut.isVtep():
+		l.vtepd.Run(t, args...)
+	case tool == "bridge":
+		l.sw.Bridge(t, args...)
+	default:
+		l.sw.IP(t, args...)
+	}
+}
+
+// addLink creates vx10 as the selftest's vx_create does (ttl 16, unless
+// extra has a ttl) with extra arguments, and sets it up.
+func (l *mcLab) addLink(t *testing.T, extra ...string) {
+	t.Helper()
+	args := []string{"link", "add", "vx10", "type", "vxlan", "id", "1000", "dstport", "4789",
+		"local", mcLocal.String(), "group", mcGroup.String(), "dev", "lo10", "nolearning"}
+	if !slices.Contains(extra, "ttl") {
+		args = append(args, "ttl", "16")
+	}
+	args = append(args, extra...)
+	l.run(t, "ip", args...)
+	if l.dut.isVtep() {
+		l.sw.WaitLink(t, "vx10")
+	}
+	l.sw.LinkUp(t, "vx10")
+}
+
+// flood sends n broadcast frames into vx10 and returns how many VXLAN
+// packets left by lo10 and reached r2 and r3, checking the TTL of those
+// that reached them.
+func (l *mcLab) flood(t *testing.T, n int, wantTTL uint8) (lo10, r2, r3 int) {
+	t.Helper()
+	cs := []*capture{l.outLo10, l.inR2, l.inR3}
+	settle(t, cs...)
+	for _, c := range cs {
+		c.Reset()
+	}
+	src := header.MAC{0x02, 0, 0, 0, 0x0a, 1}
+	var frames [][]byte
+	for i := range n {
+		f := make([]byte, 60)
+		copy(f, header.BroadcastMAC[:])
+		copy(f[6:], src[:])
+		f[12], f[13] = 0x88, 0xb5 // local experimental EtherType
+		f[14] = byte(i)
+		frames = append(frames, f)
+	}
+	sendFrames(t, l.sw, "vx10", frames...)
+	time.Sleep(100 * time.Millisecond)
+	settle(t, cs...)
+	for _, c := range []*capture{l.inR2, l.inR3} {
+		for _, f := range c.Frames() {
+			if p, ok := parseVXLAN(f, defaultPort); ok && (p.TTL != wantTTL || p.Src != mcLocal || p.Dst != mcGroup) {
+				t.Errorf("%s: %v -> %v TTL %d, want %v -> %v TTL %d", c.name, p.Src, p.Dst, p.TTL, mcLocal, mcGroup, wantTTL)
+			}
+		}
+	}
+	return l.outLo10.Count(), l.inR2.Count(), l.inR3.Count()
+}
+
+// ipKnowsMCRoute reports whether ip(8) has the vxlan option mcroute.
+func ipKnowsMCRoute(t *testing.T) bool {
+	out, _ := exec.Command("ip", "link", "help", "vxlan").CombinedOutput()
+	return strings.Contains(string(out), "mcroute")
+}
+
+// TestMCRoute runs the transmit scenarios of the kernel's
+// vxlan_bridge_1q_mc_ul.sh against the kernel and vtep as the device under
+// test: with mcroute (VXLAN_F_MC_ROUTE → IPSKB_MCROUTE → ip_mr_output) the
+// packets to the group follow the multicast forwarding cache instead of
+// leaving by dev. The cache entries are installed with a routing socket
+// as smcrouted would.
+//   - ipv4_nomcroute: an (S, G) entry exists, but without mcroute the
+//     packets leave by lo10 only.
+//   - ipv4_mcroute: the (S, G) entry sends each packet out of swp2 and swp3
+//     (TTL 16 − 1), none out of lo10.
+//   - ipv4_mcroute_changelink: mcroute set on an existing device.
+//   - ipv4_mcroute_fdb_oif0: the all-zeros entry without an interface;
+//     the route to the group from 192.0.2.100 leaves by lo10 all the same.
+//   - (*, G) with lo10 among its outgoing interfaces (mr_mfc_find_any):
+//     out of lo10, swp2 and swp3.
+//   - ipv4_mcroute_noroute, with lo10 a vif: the packets wait for the
+//     daemon (ipmr_cache_unresolved) and go nowhere.
+//   - the default TTL of a group (1) is not above the entries' threshold
+//     (1): nothing is forwarded.
+func TestMCRoute(t *testing.T) {
+	const n = 5
+	anyAddr := netip.IPv4Unspecified()
+	for _, tc := range []struct {
+		name         string
+		setup        func(t *testing.T, l *mcLab)
+		lo10, r2, r3 int
+		ttl          uint8
+	}{
+		{"nomcroute", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, mcLocal, mcGroup, l.swp2, l.lo10, l.swp3) // misleading (broken_sg)
+			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.addLink(t)
+		}, n, 0, 0, 0},
+		{"mcroute", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.addLink(t, "mcroute")
+		}, 0, n, n, 15},
+		{"changelink", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.addLink(t)
+			l.run(t, "ip", "link", "set", "vx10", "type", "vxlan", "mcroute")
+		}, 0, n, n, 15},
+		{"fdb_oif0", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.addLink(t, "mcroute")
+			l.run(t, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx10")
+			l.run(t, "bridge", "fdb", "add", "00:00:00:00:00:00", "dev", "vx10", "dst", mcGroup.String())
+		}, 0, n, n, 15},
+		{"starg", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, anyAddr, mcGroup, l.lo10, l.lo10, l.swp2, l.swp3)
+			l.addLink(t, "mcroute")
+		}, n, n, n, 15},
+		{"noroute", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.addLink(t, "mcroute")
+		}, 0, 0, 0, 0},
+		{"ttl1", func(t *testing.T, l *mcLab) {
+			l.vifs(t)
+			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.addLink(t, "mcroute", "ttl", "auto")
+		}, 0, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runKinds(t, func(t *testing.T, dut kind) {
+				if dut == kindKernel && tc.name != "nomcroute" && !ipKnowsMCRoute(t) {
+					t.Skip("ip(8) does not know mcroute (iproute2 before 6.15): the kernel's side cannot be configured")
+				}
+				l := newMCLab(t, dut)
+				tc.setup(t, l)
+				lo10, r2, r3 := l.flood(t, n, tc.ttl)
+				if lo10 != tc.lo10 || r2 != tc.r2 || r3 != tc.r3 {
+					t.Errorf("VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want %d, %d, %d",
+						lo10, r2, r3, tc.lo10, tc.r2, tc.r3)
+				}
+			}, kindKernel, kindVtep)
+		})
+	}
+}
