@@ -85,6 +85,8 @@ func (a Action) String() string {
 type Table struct {
 	routes map[key][]*Route
 	vifs   map[vifKey]bool
+	// hasVifs[1] is whether any IPv6 device is a mif, [0] any IPv4 vif.
+	hasVifs [2]bool
 }
 
 type key struct{ src, grp netip.Addr }
@@ -119,6 +121,7 @@ func New(routes []Route, devices []Netconf) *Table {
 	for _, d := range devices {
 		if d.Ifindex > 0 && d.MCForwarding && (d.Family == afInet || d.Family == afInet6) {
 			t.vifs[vifKey{d.Family == afInet6, d.Ifindex}] = true
+			t.hasVifs[boolIndex(d.Family == afInet6)] = true
 		}
 	}
 	return t
@@ -154,15 +157,14 @@ func defaultTable(family uint8) uint32 {
 // HasVifs reports whether any device is a multicast routing interface of
 // the family of v6: without one, nothing of that family is multicast-routed.
 func (t *Table) HasVifs(v6 bool) bool {
-	if t == nil {
-		return false
+	return t != nil && t.hasVifs[boolIndex(v6)]
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
 	}
-	for k := range t.vifs {
-		if k.v6 == v6 {
-			return true
-		}
-	}
-	return false
+	return 0
 }
 
 // unspecified is 0.0.0.0 or :: for a route family.

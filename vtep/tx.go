@@ -598,7 +598,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	}
 
 	if st.mcroute && dstIP.IsMulticast() && l.host.mrouter != nil {
-		l.mcroute(b, buf, off, size, maclen, src, dstIP, oif, ttl, df, vs)
+		l.mcroute(b, s, buf, off, size, maclen, src, dstIP, oif, ttl, df, vs)
 		return
 	}
 	l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)
@@ -627,7 +627,7 @@ func (l *Link) enqueue(b *txBatch, v6 bool, pkt []byte, oif, bytes int, vs *VNIS
 // highest vif first, with the TTL (hop limit) less one (ipmr_prepare_xmit,
 // ip6mr_prepare_xmit). An IPv4 copy with DF that does not fit the MTU of
 // its interface's route is dropped, as ipmr_prepare_xmit does.
-func (l *Link) mcroute(b *txBatch, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df bool, vs *VNIStats) {
+func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df bool, vs *VNIStats) {
 	v6 := dst.Is6()
 	act, outs := l.host.mrouter.RouteMulticast(b.mrOuts[:0], src, dst, oif, ttl)
 	b.mrOuts = outs[:0]
@@ -640,7 +640,6 @@ func (l *Link) mcroute(b *txBatch, buf []byte, off, size, maclen int, src, dst n
 		return
 	}
 	end := tap.Headroom + size
-	s := l.sockFor(v6)
 	for i, out := range outs {
 		p := buf
 		if i < len(outs)-1 {
