@@ -614,7 +614,12 @@ func (s *sender) putCmsgs(m int, p *txPkt, gsoSize int) int {
 // address src (nil: the route chooses) and the output interface oif (0:
 // the route chooses) and returns its length.
 func (s *sender) putPktinfo(b []byte, src *[16]byte, oif int) int {
-	if s.c.family == 4 {
+	return putPktinfo(b, s.c.family, src, oif)
+}
+
+// putPktinfo is sender.putPktinfo for a socket of family 4 or 6.
+func putPktinfo(b []byte, family int, src *[16]byte, oif int) int {
+	if family == 4 {
 		d := putCmsgHdr(b, sys.SOL_IP, sys.IP_PKTINFO, 12)
 		clear(d)
 		binary.NativeEndian.PutUint32(d[0:], uint32(oif)) // ipi_ifindex

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 )
 
 // Mroute is what a static multicast routing daemon (smcrouted) does to a
@@ -129,4 +130,83 @@ func (m *Mroute) AddMFC(src, group netip.Addr, iif int, oifs ...int) error {
 		return fmt.Errorf("nstest: MRT6_ADD_MFC (%v, %v): %w", src, group, err)
 	}
 	return nil
+}
+
+// Upcall is a message the kernel's multicast routing sends its daemon
+// (struct igmpmsg, struct mrt6msg).
+type Upcall struct {
+	// Type is the message type: 1 is IGMPMSG_NOCACHE (MRT6MSG_NOCACHE), a
+	// packet with no cache entry.
+	Type uint8
+	// Ifindex is the device of the vif (mif) the packet came in by.
+	Ifindex int
+	// Src and Group are the packet's source and destination.
+	Src, Group netip.Addr
+}
+
+// UpcallNoCache is IGMPMSG_NOCACHE and MRT6MSG_NOCACHE.
+const UpcallNoCache = 1
+
+// ReadUpcall waits up to timeout for the next upcall of family v6 (or
+// IPv4), skipping the IGMP and ICMPv6 packets the sockets also receive.
+func (m *Mroute) ReadUpcall(v6 bool, timeout time.Duration) (Upcall, error) {
+	fd := m.fd4
+	if v6 {
+		fd = m.fd6
+	}
+	deadline := time.Now().Add(timeout)
+	b := make([]byte, 2048)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Upcall{}, fmt.Errorf("nstest: no upcall in %v", timeout)
+		}
+		tv := syscall.NsecToTimeval(left.Nanoseconds())
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+			return Upcall{}, err
+		}
+		n, _, err := syscall.Recvfrom(fd, b, 0)
+		if err == syscall.EAGAIN || err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return Upcall{}, fmt.Errorf("nstest: read upcall: %w", err)
+		}
+		if u, ok := m.parseUpcall(v6, b[:n]); ok {
+			return u, nil
+		}
+	}
+}
+
+// parseUpcall reads an igmpmsg, which takes the place of an IP header
+// whose protocol (im_mbz) is 0, or an mrt6msg, which takes the place of
+// an ICMPv6 header whose type (im6_mbz) is 0.
+func (m *Mroute) parseUpcall(v6 bool, b []byte) (Upcall, bool) {
+	var u Upcall
+	var vif uint16
+	vifs := m.vifs
+	if v6 {
+		if len(b) < 40 || b[0] != 0 {
+			return u, false
+		}
+		u.Type = b[1]
+		vif = binary.NativeEndian.Uint16(b[2:])
+		u.Src = netip.AddrFrom16([16]byte(b[8:24]))
+		u.Group = netip.AddrFrom16([16]byte(b[24:40]))
+		vifs = m.mifs
+	} else {
+		if len(b) < 20 || b[9] != 0 {
+			return u, false
+		}
+		u.Type = b[8]
+		vif = uint16(b[10]) | uint16(b[11])<<8
+		u.Src = netip.AddrFrom4([4]byte(b[12:16]))
+		u.Group = netip.AddrFrom4([4]byte(b[16:20]))
+	}
+	for ifi, v := range vifs {
+		if v == vif {
+			u.Ifindex = ifi
+		}
+	}
+	return u, true
 }

@@ -3,6 +3,7 @@ package sys
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"syscall"
 	"unsafe"
@@ -65,6 +66,10 @@ const (
 	IPV6_HDRINCL        = unix.IPV6_HDRINCL
 	IPV6_MULTICAST_IF   = unix.IPV6_MULTICAST_IF
 	IPV6_MULTICAST_LOOP = unix.IPV6_MULTICAST_LOOP
+	IPV6_MULTICAST_HOPS = unix.IPV6_MULTICAST_HOPS
+	IPV6_MULTICAST_ALL  = unix.IPV6_MULTICAST_ALL
+	IP_MULTICAST_TTL    = unix.IP_MULTICAST_TTL
+	IP_MULTICAST_ALL    = unix.IP_MULTICAST_ALL
 	IPV6_JOIN_GROUP     = unix.IPV6_JOIN_GROUP
 	IPV6_LEAVE_GROUP    = unix.IPV6_LEAVE_GROUP
 	// IPV6_FLOWINFO_SEND lets sendmsg take the flow label from sin6_flowinfo
@@ -197,6 +202,19 @@ const (
 	SOCK_DGRAM = unix.SOCK_DGRAM
 	SOCK_RAW   = unix.SOCK_RAW
 )
+
+// SendmsgTo sends the datagram p with ancillary data oob to (dst, port),
+// scope being the zone of a link-local IPv6 destination, without blocking.
+// It allocates: it is not for the datapath.
+func SendmsgTo(fd int, p, oob []byte, dst netip.Addr, port uint16, scope int) error {
+	var sa unix.Sockaddr
+	if dst.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(port), Addr: dst.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(port), Addr: dst.As16(), ZoneId: uint32(scope)}
+	}
+	return os.NewSyscallError("sendmsg", unix.Sendmsg(fd, p, oob, sa, unix.MSG_DONTWAIT))
+}
 
 // SetInt sets an integer socket option.
 func SetInt(fd, level, opt, v int) error {

@@ -1,0 +1,174 @@
+package underlay
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/vtepd/vtep/internal/sys"
+)
+
+// MulticastReporter asks the kernel's multicast routing daemon for a route
+// for a packet vtep would send to a group, as the kernel's vxlan does for
+// a link with mcroute when ip_mr_output finds no cache entry for it: the
+// kernel queues the packet and reports it to the daemon
+// (ipmr_cache_unresolved, IGMPMSG_NOCACHE; ip6mr_cache_unresolved,
+// MRT6MSG_NOCACHE), which may answer with an (S, G) entry.
+//
+// A packet from user space reaches that code only as the copy that
+// multicast loopback gives the host's own input path (ip_mc_output,
+// ip6_finish_output2 → ip_mr_input, ip6_mr_input), which the kernel
+// reports just the same, with the vif of the output device. Report sends
+// the packet's UDP payload from the packet's source to its group out of
+// its device with loopback on and a TTL (hop limit) of 0: the kernel drops
+// a multicast packet with TTL 0 after looping it ("must not go beyond the
+// host"), so it never leaves, and routing never forwards the queued copy
+// (no threshold is below 0). The destination port is the reporter's own,
+// which nothing listens on, so the looped copy is not delivered to vtep's
+// own group sockets either. The daemon sees the packet's (S, G) and vif,
+// which is all a route needs.
+type MulticastReporter struct {
+	mu     sync.Mutex
+	files  [2]*os.File
+	fds    [2]int // IPv4, IPv6; -1 until opened
+	ports  [2]uint16
+	closed bool
+}
+
+// NewMulticastReporter returns a reporter; it opens its sockets (one per
+// family) when first used.
+func NewMulticastReporter() *MulticastReporter {
+	return &MulticastReporter{fds: [2]int{-1, -1}}
+}
+
+// Report reports the outer packet pkt (an IPv4 or IPv6 header, a UDP
+// header and the payload, as the datapath builds it) as sent out of
+// interface oif, 0 for the device its route names. Only its addresses and
+// UDP payload are read. It does not block.
+func (r *MulticastReporter) Report(pkt []byte, oif int) error {
+	src, dst, payload, err := splitUDP(pkt)
+	if err != nil {
+		return err
+	}
+	if !dst.IsMulticast() {
+		return fmt.Errorf("underlay: report %v: not a multicast group", dst)
+	}
+	fam := 0
+	if dst.Is6() {
+		fam = 1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("underlay: multicast reporter closed")
+	}
+	if r.fds[fam] < 0 {
+		if err := r.open(fam); err != nil {
+			return err
+		}
+	}
+	var oob [64]byte
+	var s16 [16]byte
+	family := 4
+	if fam == 1 {
+		family = 6
+		s16 = src.As16()
+	} else {
+		s4 := src.As4()
+		copy(s16[:], s4[:])
+	}
+	n := putPktinfo(oob[:], family, &s16, oif)
+	scope := 0
+	if dst.Is6() && (dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast()) {
+		scope = oif
+	}
+	return sys.SendmsgTo(r.fds[fam], payload, oob[:n], dst, r.ports[fam], scope)
+}
+
+// open opens the socket of family index fam (0 IPv4, 1 IPv6): an unbound
+// port of its own, multicast loopback on, TTL 0, and no delivery of
+// groups it has not joined (it joins none).
+func (r *MulticastReporter) open(fam int) error {
+	af, name := 2, "udp4" // AF_INET
+	if fam == 1 {
+		af, name = 10, "udp6" // AF_INET6
+	}
+	f, err := sys.Socket(af, sys.SOCK_DGRAM, 0, "mcreport-"+name, func(fd int) error {
+		var opts [][3]int
+		if fam == 0 {
+			opts = [][3]int{{sys.SOL_IP, sys.IP_MULTICAST_LOOP, 1}, {sys.SOL_IP, sys.IP_MULTICAST_TTL, 0}, {sys.SOL_IP, sys.IP_MULTICAST_ALL, 0}}
+		} else {
+			opts = [][3]int{{sys.SOL_IPV6, sys.IPV6_V6ONLY, 1}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_HOPS, 0}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_ALL, 0}}
+		}
+		for _, o := range opts {
+			if err := sys.SetInt(fd, o[0], o[1], o[2]); err != nil {
+				return err
+			}
+		}
+		if fam == 0 {
+			return sys.Bind4(fd, [4]byte{}, 0)
+		}
+		return sys.Bind6(fd, [16]byte{}, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("underlay: multicast reporter socket: %w", err)
+	}
+	// The descriptor is used with raw sendmsg calls only: keep it out of
+	// the os.File's poller-managed I/O but alive as long as the file.
+	fd := int(f.Fd())
+	port, err := sys.LocalPort(fd)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	r.files[fam] = f
+	r.fds[fam], r.ports[fam] = fd, port
+	return nil
+}
+
+// Close closes the sockets.
+func (r *MulticastReporter) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for i, f := range r.files {
+		if f != nil {
+			f.Close()
+		}
+		r.files[i], r.fds[i] = nil, -1
+	}
+	return nil
+}
+
+// splitUDP returns the addresses and the UDP payload of an outer packet.
+func splitUDP(pkt []byte) (src, dst netip.Addr, payload []byte, err error) {
+	if len(pkt) == 0 {
+		return src, dst, nil, errors.New("underlay: empty packet")
+	}
+	var ulp []byte
+	switch pkt[0] >> 4 {
+	case 4:
+		ihl := int(pkt[0]&0xf) * 4
+		if ihl < 20 || len(pkt) < ihl+8 || pkt[9] != 17 {
+			return src, dst, nil, errors.New("underlay: not an IPv4 UDP packet")
+		}
+		src, dst = netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+		ulp = pkt[ihl:]
+	case 6:
+		if len(pkt) < 48 || pkt[6] != 17 {
+			return src, dst, nil, errors.New("underlay: not an IPv6 UDP packet")
+		}
+		src, dst = netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
+		ulp = pkt[40:]
+	default:
+		return src, dst, nil, errors.New("underlay: not an IP packet")
+	}
+	n := int(binary.BigEndian.Uint16(ulp[4:]))
+	if n < 8 || n > len(ulp) {
+		n = len(ulp)
+	}
+	return src, dst, ulp[8:n], nil
+}
