@@ -289,3 +289,52 @@ func TestMCRoute(t *testing.T) {
 		})
 	}
 }
+
+// TestMCRouteAsksTheDaemon: with lo10 a vif and no cache entry for
+// (192.0.2.100, 233.252.0.1), a packet of a link with mcroute is reported
+// to the routing daemon (ipmr_cache_unresolved → IGMPMSG_NOCACHE, with
+// lo10's vif), which installs an (S, G) entry out of swp2 and swp3, as
+// smcrouted does for its (*, G) rules (`mroute from lo10 group
+// 233.252.0.1 to swp2 swp3`); the packets after it follow the entry. The
+// kernel holds the reported packet and sends it once the entry is in
+// (ipmr_cache_resolve); vtep drops it.
+func TestMCRouteAsksTheDaemon(t *testing.T) {
+	const n = 5
+	runKinds(t, func(t *testing.T, dut kind) {
+		l := newMCLab(t, dut)
+		l.vifs(t)
+		// Only the test's frames may ask: no IPv6 on vx10.
+		l.sw.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
+		type answer struct {
+			u   nstest.Upcall
+			err error
+		}
+		answered := make(chan answer, 1)
+		go func() {
+			u, err := l.mr.ReadUpcall(false, 5*time.Second)
+			if err == nil && u.Type == nstest.UpcallNoCache {
+				err = l.mr.AddMFC(u.Src, u.Group, u.Ifindex, l.swp2, l.swp3)
+			}
+			answered <- answer{u, err}
+		}()
+		l.addLink(t, "mcroute")
+		first := 1 // the kernel sends the packet it reported
+		if dut.isVtep() {
+			first = 0
+		}
+		if lo10, r2, r3 := l.flood(t, 1, 15); lo10 != 0 || r2 != first || r3 != first {
+			t.Errorf("first frame: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, first, first)
+		}
+		a := <-answered
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if want := (nstest.Upcall{Type: nstest.UpcallNoCache, Ifindex: l.lo10, Src: mcLocal, Group: mcGroup}); a.u != want {
+			t.Errorf("upcall %+v, want %+v", a.u, want)
+		}
+		time.Sleep(200 * time.Millisecond) // vtepd sees the entry
+		if lo10, r2, r3 := l.flood(t, n, 15); lo10 != 0 || r2 != n || r3 != n {
+			t.Errorf("after the entry: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, n, n)
+		}
+	}, kindKernel, kindVtep)
+}

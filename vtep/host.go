@@ -129,6 +129,19 @@ type MulticastRouter interface {
 	RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
 }
 
+// MulticastReporter is an optional interface of a MulticastRouter:
+// ReportUnresolved is given each packet RouteMulticast answered
+// mroute.Unresolved for, so that the routing daemon is asked for a route
+// as the kernel asks it (ipmr_cache_unresolved, IGMPMSG_NOCACHE). pkt is
+// the whole outer packet, IP header on, without its IPv4 identification
+// and header checksum; oif is as given to RouteMulticast. It is called on
+// the transmit path, must not block, and must not keep pkt. The packet
+// itself is dropped (mcroute_unrouted): unlike the kernel, vtep does not
+// hold it until the route comes.
+type MulticastReporter interface {
+	ReportUnresolved(pkt []byte, oif int)
+}
+
 // MulticastRouterFunc adapts a function to MulticastRouter.
 type MulticastRouterFunc func(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
 
@@ -232,6 +245,7 @@ type Host struct {
 	clock     fdb.Clock
 	nexthops  *nexthop.Table
 	mrouter   MulticastRouter
+	mreport   MulticastReporter // mrouter's, if it is one
 	seed      uint64
 	ttl       uint8
 	bufSize   int
@@ -282,6 +296,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 	if h.nexthops == nil {
 		h.nexthops = new(nexthop.Table)
 	}
+	h.mreport, _ = h.mrouter.(MulticastReporter)
 	if h.seed == 0 {
 		var b [8]byte
 		rand.Read(b[:])

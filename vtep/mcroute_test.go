@@ -1,10 +1,12 @@
 package vtep_test
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"testing"
 
+	"github.com/vtepd/vtep/checksum"
 	"github.com/vtepd/vtep/internal/netlab"
 	"github.com/vtepd/vtep/mroute"
 	"github.com/vtepd/vtep/underlay"
@@ -136,4 +138,68 @@ func TestMCRouteDropsCopiesOverTheMTU(t *testing.T) {
 			t.Errorf("mcroute_too_big = %d, want 1", got)
 		}
 	})
+}
+
+// reportingRouter is a MulticastRouter that is also a MulticastReporter
+// and keeps what it is given.
+type reportingRouter struct {
+	vtep.MulticastRouter
+	pkts [][]byte
+	oifs []int
+}
+
+func (r *reportingRouter) ReportUnresolved(pkt []byte, oif int) {
+	r.pkts = append(r.pkts, slices.Clone(pkt))
+	r.oifs = append(r.oifs, oif)
+}
+
+// TestMCRouteReportsUnresolvedPackets: a packet multicast routing has no
+// entry for, out of a dev that is a vif, is what the kernel reports to the
+// routing daemon (ipmr_cache_unresolved → IGMPMSG_NOCACHE): the router
+// is given the whole outer packet, with its own TTL, and the interface it
+// was to leave by; the packet is dropped. Routed packets are not
+// reported.
+func TestMCRouteReportsUnresolvedPackets(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		routes  []mroute.Route
+		reports int
+	}{
+		{"no route", nil, 1},
+		{"(S, G)", []mroute.Route{mcSG}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &reportingRouter{MulticastRouter: mcRouter(mcTable(tc.routes...))}
+			opts := netlab.Options{Host: func(name string, o *vtep.HostOptions) {
+				o.Ifindex = func(string) int { return mcLo10 }
+				o.MulticastRouter = r
+			}}
+			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+				h := lab.MustAddHost(t, "sw", mcLocal.String())
+				l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16")
+				f := netlab.ARPRequest(macA, ipA, ipB)
+				l.Send(f)
+				recvAll(l)
+				if len(r.pkts) != tc.reports {
+					t.Fatalf("%d packets reported, want %d", len(r.pkts), tc.reports)
+				}
+				for i, p := range r.pkts {
+					// The header checksum is the underlay's to make.
+					if p[0]>>4 == 4 && binary.BigEndian.Uint16(p[10:]) == 0 {
+						binary.BigEndian.PutUint16(p[10:], checksum.Checksum(p[:20], 0))
+					}
+					o := decodeOuter(t, p)
+					if o.ttl != 16 || o.src != mcLocal || o.dst != mcGroup || o.vni() != 1000 || !slices.Equal(o.inner, f) {
+						t.Errorf("reported %v -> %v ttl %d vni %d, want %v -> %v ttl 16 vni 1000 with the frame", o.src, o.dst, o.ttl, o.vni(), mcLocal, mcGroup)
+					}
+					if r.oifs[i] != mcLo10 {
+						t.Errorf("reported as out of %d, want lo10 (%d)", r.oifs[i], mcLo10)
+					}
+				}
+				if got := counter(l, "drop_mcroute_unrouted"); got != uint64(tc.reports) {
+					t.Errorf("mcroute_unrouted = %d, want %d", got, tc.reports)
+				}
+			})
+		})
+	}
 }

@@ -626,7 +626,9 @@ func (l *Link) enqueue(b *txBatch, v6 bool, pkt []byte, oif, bytes int, vs *VNIS
 // it alone, else one copy out of each outgoing interface routing names,
 // highest vif first, with the TTL (hop limit) less one (ipmr_prepare_xmit,
 // ip6mr_prepare_xmit). An IPv4 copy with DF that does not fit the MTU of
-// its interface's route is dropped, as ipmr_prepare_xmit does.
+// its interface's route is dropped, as ipmr_prepare_xmit does. A packet
+// routing has no entry for is dropped and, when the router is a
+// MulticastReporter, reported so that its daemon is asked for a route.
 func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df bool, vs *VNIStats) {
 	v6 := dst.Is6()
 	act, outs := l.host.mrouter.RouteMulticast(b.mrOuts[:0], src, dst, oif, ttl)
@@ -634,6 +636,12 @@ func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int,
 	switch {
 	case act == mroute.Output:
 		l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)
+		return
+	case act == mroute.Unresolved:
+		if r := l.host.mreport; r != nil {
+			r.ReportUnresolved(buf[off:tap.Headroom+size], oif)
+		}
+		l.drop(DropMCRouteUnrouted, vs)
 		return
 	case act != mroute.Forward || len(outs) == 0:
 		l.drop(DropMCRouteUnrouted, vs)

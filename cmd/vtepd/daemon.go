@@ -77,7 +77,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		byIndex: map[int]*dlink{},
 		ifnames: map[int]string{},
 		addrs:   map[int][]netip.Prefix{},
-		mroutes: newMCRouter(sys.RouteDevice),
+		mroutes: newMCRouter(sys.RouteDevice, sys.ReportMulticast),
 	}
 	h, err := vtep.NewHost(vtep.HostOptions{
 		MulticastRouter:   d.mroutes,

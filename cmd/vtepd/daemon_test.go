@@ -216,6 +216,9 @@ func (s *memSystem) Nexthops() ([]nexthop.Nexthop, error) {
 }
 
 func (s *memSystem) RouteDevice(dst, src netip.Addr) (int, error) { return 0, errors.New("no routes") }
+func (s *memSystem) ReportMulticast(pkt []byte, oif int) error {
+	return errors.New("no multicast routing")
+}
 
 // notify delivers the kernel's link notification for interface i.
 func (s *memSystem) notify(d *daemon, i int) {

@@ -54,6 +54,7 @@ import (
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/internal/kernelnet"
 	"github.com/vtepd/vtep/internal/sys"
+	"github.com/vtepd/vtep/underlay"
 )
 
 // version is the daemon's version; the build may set it with -ldflags -X.
@@ -178,7 +179,8 @@ func run(args []string, stderr io.Writer) int {
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	ls := &linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch, log: log}
+	ls := &linuxSystem{Handle: nl, offload: o.offload, workers: workers, batch: o.batch, log: log, mcrep: underlay.NewMulticastReporter()}
+	defer ls.mcrep.Close()
 	var pinThread func(int) error
 	if o.pin {
 		if cpus, err := sys.AllowedCPUs(); err != nil {

@@ -13,15 +13,31 @@ import (
 // mcRouter is the datapath's vtep.MulticastRouter: the kernel's multicast
 // forwarding cache as the watch last dumped it, and the device a packet
 // without an output interface would leave by, asked of the kernel's
-// routes and kept for routeDevTTL.
+// routes and kept for routeDevTTL. It is also its vtep.MulticastReporter:
+// the first unresolved packet of an (S, G) and interface in each
+// reportEvery is reported to the kernel's routing daemon.
 type mcRouter struct {
 	table    atomic.Pointer[mroute.Table]
 	routeDev func(dst, src netip.Addr) (int, error)
+	report   func(pkt []byte, oif int) error
 	now      func() time.Time
 
-	mu   sync.Mutex // guards devs
-	devs map[[2]netip.Addr]routeDev
+	mu       sync.Mutex // guards devs, reported
+	devs     map[[2]netip.Addr]routeDev
+	reported map[reportKey]time.Time
 }
+
+// reportKey is what an unresolved packet is reported for.
+type reportKey struct {
+	src, group netip.Addr
+	oif        int
+}
+
+// reportEvery is how often the packets of one (S, G) and interface are
+// reported while they stay unresolved. The kernel itself reports an
+// (S, G) once and then keeps its unresolved entry for 10 s
+// (ipmr_expire_process), so more would only cost system calls.
+const reportEvery = time.Second
 
 // routeDev is a cached answer of routeDev.
 type routeDev struct {
@@ -33,8 +49,35 @@ type routeDev struct {
 // shows within it, as the path MTU's does.
 const routeDevTTL = time.Second
 
-func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error)) *mcRouter {
-	return &mcRouter{routeDev: routeDevice, now: time.Now, devs: make(map[[2]netip.Addr]routeDev)}
+func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error), report func(pkt []byte, oif int) error) *mcRouter {
+	return &mcRouter{routeDev: routeDevice, report: report, now: time.Now,
+		devs: make(map[[2]netip.Addr]routeDev), reported: make(map[reportKey]time.Time)}
+}
+
+// ReportUnresolved implements vtep.MulticastReporter.
+func (r *mcRouter) ReportUnresolved(pkt []byte, oif int) {
+	var k reportKey
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4:
+		k.src, k.group = netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+	case len(pkt) >= 40 && pkt[0]>>4 == 6:
+		k.src, k.group = netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
+	default:
+		return
+	}
+	k.oif = oif
+	now := r.now()
+	r.mu.Lock()
+	if t, ok := r.reported[k]; ok && now.Sub(t) < reportEvery {
+		r.mu.Unlock()
+		return
+	}
+	if len(r.reported) > 1024 {
+		clear(r.reported)
+	}
+	r.reported[k] = now
+	r.mu.Unlock()
+	r.report(pkt, oif) // a failure is the packet's drop, already counted
 }
 
 // set replaces the multicast routing state.

@@ -39,10 +39,17 @@ type system interface {
 	// RouteDevice returns the output interface of the route to dst from
 	// src (`ip route get DST from SRC`).
 	RouteDevice(dst, src netip.Addr) (int, error)
+	// ReportMulticast has the kernel's multicast routing ask its daemon
+	// for a route for the outer packet pkt, as sent out of oif
+	// (underlay.MulticastReporter).
+	ReportMulticast(pkt []byte, oif int) error
 }
 
 // Nexthops dumps the nexthops of vtepd's network namespace.
 func (*linuxSystem) Nexthops() ([]nexthop.Nexthop, error) { return kernelnet.DumpNexthops() }
+
+// ReportMulticast reports pkt through the system's multicast reporter.
+func (s *linuxSystem) ReportMulticast(pkt []byte, oif int) error { return s.mcrep.Report(pkt, oif) }
 
 // linuxSystem is the system of the network namespace vtepd runs in.
 type linuxSystem struct {
@@ -55,6 +62,7 @@ type linuxSystem struct {
 	// by source port, which vtep senders choose by worker.
 	pinCPUs []int
 	socks   sockRegistry
+	mcrep   *underlay.MulticastReporter
 	// log, if not nil, gets a warning once when steering fails.
 	log         *slog.Logger
 	steerWarned atomic.Bool
