@@ -24,6 +24,7 @@ import (
 // kernel may have no dummy driver).
 type mcLab struct {
 	dut        kind
+	fam        mcFamily
 	sw         *nstest.NS
 	vtepd      *nstest.Vtepd
 	mr         *nstest.Mroute
@@ -33,26 +34,42 @@ type mcLab struct {
 	outLo10, inR2, inR3 *capture
 }
 
+// mcFamily is the underlay of an mcLab: vx10's local address (lo10's) and
+// group, and the addresses of swp2 and swp3 and of their peers in r2 and
+// r3. The IPv6 one is the selftest's ff0e::1:2:3 group.
+type mcFamily struct {
+	name               string
+	local, group       netip.Addr
+	lo10               netip.Prefix
+	swp2, r2, swp3, r3 netip.Prefix
+}
+
 var (
-	mcLocal = netip.MustParseAddr("192.0.2.100")
-	mcGroup = netip.MustParseAddr("233.252.0.1")
+	mcIPv4 = mcFamily{"ipv4", netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("233.252.0.1"),
+		netip.MustParsePrefix("192.0.2.100/28"),
+		netip.MustParsePrefix("192.0.2.33/28"), netip.MustParsePrefix("192.0.2.34/28"),
+		netip.MustParsePrefix("192.0.2.65/28"), netip.MustParsePrefix("192.0.2.66/28")}
+	mcIPv6 = mcFamily{"ipv6", netip.MustParseAddr("2001:db8:4::1"), netip.MustParseAddr("ff0e::1:2:3"),
+		netip.MustParsePrefix("2001:db8:4::1/64"),
+		netip.MustParsePrefix("2001:db8:2::1/64"), netip.MustParsePrefix("2001:db8:2::2/64"),
+		netip.MustParsePrefix("2001:db8:3::1/64"), netip.MustParsePrefix("2001:db8:3::2/64")}
 )
 
-func newMCLab(t *testing.T, dut kind) *mcLab {
+func newMCLab(t *testing.T, dut kind, fam mcFamily) *mcLab {
 	t.Helper()
 	nstest.RequireTools(t, "bridge")
 	if dut.isVtep() {
 		requireVtep(t)
 	}
-	l := &mcLab{dut: dut, sw: nstest.NewNS(t, "mcsw")}
+	l := &mcLab{dut: dut, fam: fam, sw: nstest.NewNS(t, "mcsw")}
 	r2, r3 := nstest.NewNS(t, "mcr2"), nstest.NewNS(t, "mcr3")
 	l.sw.IP(t, "link", "add", "lo10", "up", "type", "veth", "peer", "name", "lo10p")
 	l.sw.LinkUp(t, "lo10p")
-	l.sw.AddAddr(t, "lo10", netip.MustParsePrefix("192.0.2.100/28"))
+	l.sw.AddAddr(t, "lo10", fam.lo10)
 	nstest.AddVeth(t, l.sw, r2, nstest.Veth{NameA: "swp2", NameB: ulDev,
-		AddrsA: []netip.Prefix{netip.MustParsePrefix("192.0.2.33/28")}, AddrsB: []netip.Prefix{netip.MustParsePrefix("192.0.2.34/28")}})
+		AddrsA: []netip.Prefix{fam.swp2}, AddrsB: []netip.Prefix{fam.r2}})
 	nstest.AddVeth(t, l.sw, r3, nstest.Veth{NameA: "swp3", NameB: ulDev,
-		AddrsA: []netip.Prefix{netip.MustParsePrefix("192.0.2.65/28")}, AddrsB: []netip.Prefix{netip.MustParsePrefix("192.0.2.66/28")}})
+		AddrsA: []netip.Prefix{fam.swp3}, AddrsB: []netip.Prefix{fam.r3}})
 	l.lo10, l.swp2, l.swp3 = l.sw.Ifindex(t, "lo10"), l.sw.Ifindex(t, "swp2"), l.sw.Ifindex(t, "swp3")
 	var err error
 	if l.mr, err = l.sw.OpenMroute(); err != nil {
@@ -111,7 +128,7 @@ func (l *mcLab) run(t *testing.T, tool string, args ...string) {
 func (l *mcLab) addLink(t *testing.T, extra ...string) {
 	t.Helper()
 	args := []string{"link", "add", "vx10", "type", "vxlan", "id", "1000", "dstport", "4789",
-		"local", mcLocal.String(), "group", mcGroup.String(), "dev", "lo10", "nolearning"}
+		"local", l.fam.local.String(), "group", l.fam.group.String(), "dev", "lo10", "nolearning"}
 	if !slices.Contains(extra, "ttl") {
 		args = append(args, "ttl", "16")
 	}
@@ -195,8 +212,8 @@ func (l *mcLab) flood(t *testing.T, n int, wantTTL uint8) (lo10, r2, r3 int) {
 	settle(t, cs...)
 	for _, c := range []*capture{l.inR2, l.inR3} {
 		for _, f := range c.Frames() {
-			if p, ok := parseVXLAN(f, defaultPort); ok && (p.TTL != wantTTL || p.Src != mcLocal || p.Dst != mcGroup) {
-				t.Errorf("%s: %v -> %v TTL %d, want %v -> %v TTL %d", c.name, p.Src, p.Dst, p.TTL, mcLocal, mcGroup, wantTTL)
+			if p, ok := parseVXLAN(f, defaultPort); ok && (p.TTL != wantTTL || p.Src != l.fam.local || p.Dst != l.fam.group) {
+				t.Errorf("%s: %v -> %v TTL %d, want %v -> %v TTL %d", c.name, p.Src, p.Dst, p.TTL, l.fam.local, l.fam.group, wantTTL)
 			}
 		}
 	}
@@ -230,7 +247,6 @@ func ipKnowsMCRoute(t *testing.T) bool {
 //     (1): nothing is forwarded.
 func TestMCRoute(t *testing.T) {
 	const n = 5
-	anyAddr := netip.IPv4Unspecified()
 	for _, tc := range []struct {
 		name         string
 		setup        func(t *testing.T, l *mcLab)
@@ -239,31 +255,31 @@ func TestMCRoute(t *testing.T) {
 	}{
 		{"nomcroute", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, mcLocal, mcGroup, l.swp2, l.lo10, l.swp3) // misleading (broken_sg)
-			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.local, l.fam.group, l.swp2, l.lo10, l.swp3) // misleading (broken_sg)
+			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t)
 		}, n, 0, 0, 0},
 		{"mcroute", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
 		}, 0, n, n, 15},
 		{"changelink", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t)
 			l.setMCRoute(t)
 		}, 0, n, n, 15},
 		{"fdb_oif0", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
 			l.run(t, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx10")
-			l.run(t, "bridge", "fdb", "add", "00:00:00:00:00:00", "dev", "vx10", "dst", mcGroup.String())
+			l.run(t, "bridge", "fdb", "add", "00:00:00:00:00:00", "dev", "vx10", "dst", l.fam.group.String())
 		}, 0, n, n, 15},
 		{"starg", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, anyAddr, mcGroup, l.lo10, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.any(), l.fam.group, l.lo10, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
 		}, n, n, n, 15},
 		{"noroute", func(t *testing.T, l *mcLab) {
@@ -272,22 +288,32 @@ func TestMCRoute(t *testing.T) {
 		}, 0, 0, 0, 0},
 		{"ttl1", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
-			l.mfc(t, mcLocal, mcGroup, l.lo10, l.swp2, l.swp3)
+			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute", "ttl", "auto")
 		}, 0, 0, 0, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			runKinds(t, func(t *testing.T, dut kind) {
-				l := newMCLab(t, dut)
-				tc.setup(t, l)
-				lo10, r2, r3 := l.flood(t, n, tc.ttl)
-				if lo10 != tc.lo10 || r2 != tc.r2 || r3 != tc.r3 {
-					t.Errorf("VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want %d, %d, %d",
-						lo10, r2, r3, tc.lo10, tc.r2, tc.r3)
-				}
-			}, kindKernel, kindVtep)
-		})
+		for _, fam := range []mcFamily{mcIPv4, mcIPv6} {
+			t.Run(tc.name+"/"+fam.name, func(t *testing.T) {
+				runKinds(t, func(t *testing.T, dut kind) {
+					l := newMCLab(t, dut, fam)
+					tc.setup(t, l)
+					lo10, r2, r3 := l.flood(t, n, tc.ttl)
+					if lo10 != tc.lo10 || r2 != tc.r2 || r3 != tc.r3 {
+						t.Errorf("VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want %d, %d, %d",
+							lo10, r2, r3, tc.lo10, tc.r2, tc.r3)
+					}
+				}, kindKernel, kindVtep)
+			})
+		}
 	}
+}
+
+// any is the unspecified address of the family, the source of (*, G).
+func (f mcFamily) any() netip.Addr {
+	if f.group.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // TestMCRouteAsksTheDaemon: with lo10 a vif and no cache entry for
@@ -299,42 +325,48 @@ func TestMCRoute(t *testing.T) {
 // kernel holds the reported packet and sends it once the entry is in
 // (ipmr_cache_resolve); vtep drops it.
 func TestMCRouteAsksTheDaemon(t *testing.T) {
+	for _, fam := range []mcFamily{mcIPv4, mcIPv6} {
+		t.Run(fam.name, func(t *testing.T) {
+			runKinds(t, func(t *testing.T, dut kind) { askTheDaemon(t, dut, fam) }, kindKernel, kindVtep)
+		})
+	}
+}
+
+func askTheDaemon(t *testing.T, dut kind, fam mcFamily) {
 	const n = 5
-	runKinds(t, func(t *testing.T, dut kind) {
-		l := newMCLab(t, dut)
-		l.vifs(t)
-		// Only the test's frames may ask: no IPv6 on vx10.
-		l.sw.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
-		type answer struct {
-			u   nstest.Upcall
-			err error
+	l := newMCLab(t, dut, fam)
+	l.vifs(t)
+	// Only the test's frames may ask: no IPv6 on vx10.
+	l.sw.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
+	type answer struct {
+		u   nstest.Upcall
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		u, err := l.mr.ReadUpcall(fam.group.Is6(), 5*time.Second)
+		if err == nil && u.Type == nstest.UpcallNoCache {
+			err = l.mr.AddMFC(u.Src, u.Group, u.Ifindex, l.swp2, l.swp3)
 		}
-		answered := make(chan answer, 1)
-		go func() {
-			u, err := l.mr.ReadUpcall(false, 5*time.Second)
-			if err == nil && u.Type == nstest.UpcallNoCache {
-				err = l.mr.AddMFC(u.Src, u.Group, u.Ifindex, l.swp2, l.swp3)
-			}
-			answered <- answer{u, err}
-		}()
-		l.addLink(t, "mcroute")
-		first := 1 // the kernel sends the packet it reported
-		if dut.isVtep() {
-			first = 0
-		}
-		if lo10, r2, r3 := l.flood(t, 1, 15); lo10 != 0 || r2 != first || r3 != first {
-			t.Errorf("first frame: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, first, first)
-		}
-		a := <-answered
-		if a.err != nil {
-			t.Fatal(a.err)
-		}
-		if want := (nstest.Upcall{Type: nstest.UpcallNoCache, Ifindex: l.lo10, Src: mcLocal, Group: mcGroup}); a.u != want {
-			t.Errorf("upcall %+v, want %+v", a.u, want)
-		}
-		time.Sleep(200 * time.Millisecond) // vtepd sees the entry
-		if lo10, r2, r3 := l.flood(t, n, 15); lo10 != 0 || r2 != n || r3 != n {
-			t.Errorf("after the entry: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, n, n)
-		}
-	}, kindKernel, kindVtep)
+		answered <- answer{u, err}
+	}()
+	l.addLink(t, "mcroute")
+	first := 1 // the kernel sends the packet it reported
+	if dut.isVtep() {
+		first = 0
+	}
+	if lo10, r2, r3 := l.flood(t, 1, 15); lo10 != 0 || r2 != first || r3 != first {
+		t.Errorf("first frame: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, first, first)
+	}
+	a := <-answered
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if want := (nstest.Upcall{Type: nstest.UpcallNoCache, Ifindex: l.lo10, Src: fam.local, Group: fam.group}); a.u != want {
+		t.Errorf("upcall %+v, want %+v", a.u, want)
+	}
+	time.Sleep(200 * time.Millisecond) // vtepd sees the entry
+	if lo10, r2, r3 := l.flood(t, n, 15); lo10 != 0 || r2 != n || r3 != n {
+		t.Errorf("after the entry: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, n, n)
+	}
 }

@@ -257,6 +257,7 @@ func (s *sender) flowSetup(k flowKey) func(fd int) error {
 			return sys.Connect4(fd, [4]byte(k.dst[:4]), k.dport)
 		}
 		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_V6ONLY, 1)
+		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 0) // as the UDP socket
 		// The datapath's label is 0 for these flows: keep the kernel from
 		// choosing one (net.ipv6.auto_flowlabels).
 		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_AUTOFLOWLABEL, 0)

@@ -225,10 +225,12 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 					return err
 				}
 			}
-			// setup_udp_tunnel_sock: a tunnel socket does not loop
-			// its IPv4 multicast back (multicast routing on the host
-			// would forward the looped copy as if it came in by dev).
-			// IPv6 keeps the loop, as the kernel's inet6 bit does.
+			// The kernel's vxlan never loops its multicast back to the
+			// host: setup_udp_tunnel_sock clears the IPv4 bit, and
+			// sk_mc_loop is false for both families inside a device's
+			// transmit (dev_recursion_level). With multicast routing
+			// on the host the looped copy would be forwarded as if it
+			// came in by dev (TestMCRoute nomcroute, both families).
 			if err := sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0); err != nil {
 				return err
 			}
@@ -241,7 +243,7 @@ func ListenUDP(opts Options) (*LinuxConn, error) {
 					return err
 				}
 			}
-			if err := sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1); err != nil {
+			if err := sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 0); err != nil { // as IPv4
 				return err
 			}
 			if opts.ZeroChecksum6RX {
@@ -350,7 +352,7 @@ func openRaw(af int, dev string, sndbuf int, inThread bool) (syscall.RawConn, io
 			sys.SetInt(fd, sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0) // setup_udp_tunnel_sock
 			return sys.SetInt(fd, sys.SOL_IP, sys.IP_HDRINCL, 1)
 		}
-		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1)
+		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 0)
 		return nil
 	}, inThread)
 	if err != nil {
