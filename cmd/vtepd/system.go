@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -49,7 +50,12 @@ type system interface {
 func (*linuxSystem) Nexthops() ([]nexthop.Nexthop, error) { return kernelnet.DumpNexthops() }
 
 // ReportMulticast reports pkt through the system's multicast reporter.
-func (s *linuxSystem) ReportMulticast(pkt []byte, oif int) error { return s.mcrep.Report(pkt, oif) }
+func (s *linuxSystem) ReportMulticast(pkt []byte, oif int) error {
+	if s.mcrep == nil {
+		return errors.New("vtepd: no multicast reporter")
+	}
+	return s.mcrep.Report(pkt, oif)
+}
 
 // linuxSystem is the system of the network namespace vtepd runs in.
 type linuxSystem struct {
