@@ -32,8 +32,7 @@ import (
 // which is all a route needs.
 type MulticastReporter struct {
 	mu     sync.Mutex
-	files  [2]*os.File
-	fds    [2]int // IPv4, IPv6; -1 until opened
+	files  [2]*os.File // IPv4, IPv6; nil until opened
 	ports  [2]uint16
 	closed bool
 }
@@ -41,7 +40,7 @@ type MulticastReporter struct {
 // NewMulticastReporter returns a reporter; it opens its sockets (one per
 // family) when first used.
 func NewMulticastReporter() *MulticastReporter {
-	return &MulticastReporter{fds: [2]int{-1, -1}}
+	return &MulticastReporter{}
 }
 
 // Report reports the outer packet pkt (an IPv4 or IPv6 header, a UDP
@@ -65,7 +64,7 @@ func (r *MulticastReporter) Report(pkt []byte, oif int) error {
 	if r.closed {
 		return errors.New("underlay: multicast reporter closed")
 	}
-	if r.fds[fam] < 0 {
+	if r.files[fam] == nil {
 		if err := r.open(fam); err != nil {
 			return err
 		}
@@ -85,16 +84,16 @@ func (r *MulticastReporter) Report(pkt []byte, oif int) error {
 	if dst.Is6() && (dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast()) {
 		scope = oif
 	}
-	return sys.SendmsgTo(r.fds[fam], payload, oob[:n], dst, r.ports[fam], scope)
+	return sys.SendmsgTo(int(r.files[fam].Fd()), payload, oob[:n], dst, r.ports[fam], scope)
 }
 
 // open opens the socket of family index fam (0 IPv4, 1 IPv6): an unbound
 // port of its own, multicast loopback on, TTL 0, and no delivery of
 // groups it has not joined (it joins none).
 func (r *MulticastReporter) open(fam int) error {
-	af, name := 2, "udp4" // AF_INET
+	af, name := sys.AF_INET, "udp4"
 	if fam == 1 {
-		af, name = 10, "udp6" // AF_INET6
+		af, name = sys.AF_INET6, "udp6"
 	}
 	f, err := sys.Socket(af, sys.SOCK_DGRAM, 0, "mcreport-"+name, func(fd int) error {
 		var opts [][3]int
@@ -116,16 +115,15 @@ func (r *MulticastReporter) open(fam int) error {
 	if err != nil {
 		return fmt.Errorf("underlay: multicast reporter socket: %w", err)
 	}
-	// The descriptor is used with raw sendmsg calls only: keep it out of
-	// the os.File's poller-managed I/O but alive as long as the file.
-	fd := int(f.Fd())
-	port, err := sys.LocalPort(fd)
+	// The descriptor is used with raw sendmsg calls only (Fd leaves the
+	// poller); the file keeps it open.
+	port, err := sys.LocalPort(int(f.Fd()))
 	if err != nil {
 		f.Close()
 		return err
 	}
 	r.files[fam] = f
-	r.fds[fam], r.ports[fam] = fd, port
+	r.ports[fam] = port
 	return nil
 }
 
@@ -138,7 +136,7 @@ func (r *MulticastReporter) Close() error {
 		if f != nil {
 			f.Close()
 		}
-		r.files[i], r.fds[i] = nil, -1
+		r.files[i] = nil
 	}
 	return nil
 }

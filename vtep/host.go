@@ -132,14 +132,15 @@ type MulticastRouter interface {
 // MulticastReporter is an optional interface of a MulticastRouter:
 // ReportUnresolved is given each packet RouteMulticast answered
 // mroute.Unresolved for, so that the routing daemon is asked for a route
-// as the kernel asks it (ipmr_cache_unresolved, IGMPMSG_NOCACHE). pkt is
-// the whole outer packet, IP header on, without its IPv4 identification
-// and header checksum; oif is as given to RouteMulticast. It is called on
+// as the kernel asks it (ipmr_cache_unresolved, IGMPMSG_NOCACHE). src,
+// group and oif are as given to RouteMulticast; pkt is the whole outer
+// packet, IP header on, without its IPv4 identification and header
+// checksum. It is called on
 // the transmit path, must not block, and must not keep pkt. The packet
 // itself is dropped (mcroute_unrouted): unlike the kernel, vtep does not
 // hold it until the route comes.
 type MulticastReporter interface {
-	ReportUnresolved(pkt []byte, oif int)
+	ReportUnresolved(src, group netip.Addr, oif int, pkt []byte)
 }
 
 // MulticastRouterFunc adapts a function to MulticastRouter.

@@ -148,7 +148,7 @@ type reportingRouter struct {
 	oifs []int
 }
 
-func (r *reportingRouter) ReportUnresolved(pkt []byte, oif int) {
+func (r *reportingRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) {
 	r.pkts = append(r.pkts, slices.Clone(pkt))
 	r.oifs = append(r.oifs, oif)
 }

@@ -639,7 +639,7 @@ func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int,
 		return
 	case act == mroute.Unresolved:
 		if r := l.host.mreport; r != nil {
-			r.ReportUnresolved(buf[off:tap.Headroom+size], oif)
+			r.ReportUnresolved(src, dst, oif, buf[off:tap.Headroom+size])
 		}
 		l.drop(DropMCRouteUnrouted, vs)
 		return

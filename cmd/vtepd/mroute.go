@@ -55,17 +55,8 @@ func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error), report func
 }
 
 // ReportUnresolved implements vtep.MulticastReporter.
-func (r *mcRouter) ReportUnresolved(pkt []byte, oif int) {
-	var k reportKey
-	switch {
-	case len(pkt) >= 20 && pkt[0]>>4 == 4:
-		k.src, k.group = netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
-	case len(pkt) >= 40 && pkt[0]>>4 == 6:
-		k.src, k.group = netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
-	default:
-		return
-	}
-	k.oif = oif
+func (r *mcRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) {
+	k := reportKey{src, group, oif}
 	now := r.now()
 	r.mu.Lock()
 	if t, ok := r.reported[k]; ok && now.Sub(t) < reportEvery {

@@ -62,14 +62,13 @@ func TestMCRouterReportsOncePerInterval(t *testing.T) {
 	for i, s := range steps {
 		now = now.Add(s.after)
 		n := len(got)
-		r.ReportUnresolved(pkt(s.src, s.group), s.oif)
+		r.ReportUnresolved(netip.MustParseAddr(s.src), netip.MustParseAddr(s.group), s.oif, pkt(s.src, s.group))
 		if reported := len(got) > n; reported != s.reported {
 			t.Errorf("step %d (%s, %s) oif %d: reported %v, want %v", i, s.src, s.group, s.oif, reported, s.reported)
 		} else if reported && got[n] != (report{s.src, s.group, s.oif}) {
 			t.Errorf("step %d: reported %+v", i, got[n])
 		}
 	}
-	r.ReportUnresolved([]byte{0x45}, 0) // truncated: ignored
 	if len(got) != 5 {
 		t.Errorf("%d reports, want 5", len(got))
 	}
