@@ -275,3 +275,42 @@ func isLocalMulticast4(a netip.Addr) bool {
 	b := a.As4()
 	return b[0] == 224 && b[1] == 0 && b[2] == 0
 }
+
+// Resolve decides what becomes of a packet that Output answered
+// Unresolved for, and that the kernel would hold in its unresolved queue
+// (ipmr_cache_unresolved, ip6mr_cache_unresolved), once the table has
+// changed. src, group, dev and ttl are as given to Output.
+//
+//   - Unresolved while t has no entry with exactly the packet's source and
+//     group: only such an entry resolves a held packet (ipmr_mfc_add and
+//     ip6mr_mfc_add match the unresolved queue on origin and group). A
+//     (*, G) or (*, *) entry added meanwhile does not, and the packet
+//     waits until it expires.
+//   - Forward with no interface, a drop, when no device of the family is a
+//     vif any more: the daemon closed its socket, which flushes the queue
+//     (mroute_clean_tables).
+//   - Forward: the held packet is played through the input path's
+//     forwarding (ipmr_cache_resolve → ip_mr_forward, ip6mr_cache_resolve
+//     → ip6_mr_forward): one copy out of each outgoing interface whose
+//     threshold is below ttl, highest vif first, when the entry's incoming
+//     interface is dev; none when it is not (a packet of the host's own on
+//     the wrong interface is dropped).
+func (t *Table) Resolve(outs []int, src, group netip.Addr, dev int, ttl uint8) (Action, []int) {
+	src, group = src.Unmap(), group.Unmap()
+	if !t.HasVifs(group.Is6()) {
+		return Forward, outs
+	}
+	c := t.first(key{src, group})
+	if c == nil || src.IsUnspecified() {
+		return Unresolved, outs
+	}
+	if c.IIF != dev || c.IIF == 0 {
+		return Forward, outs
+	}
+	for _, o := range slices.Backward(c.OIFs) {
+		if o.TTL < 255 && ttl > o.TTL {
+			outs = append(outs, o.Ifindex)
+		}
+	}
+	return Forward, outs
+}

@@ -45,22 +45,38 @@ func vifs(v6 bool, devs ...int) []Netconf {
 	return ns
 }
 
+// decisionCase is a case of a routing decision: a table of routes and
+// vifs, a packet, and what is done with it.
+type decisionCase struct {
+	name   string
+	routes []Route
+	vifs   []Netconf
+	src    netip.Addr
+	grp    netip.Addr
+	dev    int
+	ttl    uint8
+	action Action
+	outs   []int
+}
+
+// runDecisions checks decide, Output or Resolve, against each case.
+func runDecisions(t *testing.T, name string, decide func(*Table, []int, netip.Addr, netip.Addr, int, uint8) (Action, []int), cases []decisionCase) {
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			a, outs := decide(New(tt.routes, tt.vifs), nil, tt.src, tt.grp, tt.dev, tt.ttl)
+			if a != tt.action || !slices.Equal(outs, tt.outs) {
+				t.Errorf("%s = %v %v, want %v %v", name, a, outs, tt.action, tt.outs)
+			}
+		})
+	}
+}
+
 // TestOutputFollowsIPMROutput checks Table.Output against ip_mr_output
 // (net/ipv4/ipmr.c) and ip6_mr_output, with the selftest's configurations
 // (tools/testing/selftests/net/forwarding/vxlan_bridge_1q_mc_ul.sh).
 func TestOutputFollowsIPMROutput(t *testing.T) {
 	all := vifs(false, lo10, swp1, swp2, swp3, lo)
-	tests := []struct {
-		name   string
-		routes []Route
-		vifs   []Netconf
-		src    netip.Addr
-		grp    netip.Addr
-		dev    int
-		ttl    uint8
-		action Action
-		outs   []int
-	}{
+	tests := []decisionCase{
 		{"(S,G) forwards out of its oifs, highest vif first", []Route{route4(local, group4, lo10, swp2, swp3)}, all,
 			local, group4, lo10, 16, Forward, []int{swp3, swp2}},
 		{"TTL must exceed the threshold (ttl 1 vs 1)", []Route{route4(local, group4, lo10, swp2, swp3)}, all,
@@ -109,15 +125,7 @@ func TestOutputFollowsIPMROutput(t *testing.T) {
 			OIFs: []OIF{{swp3, 1}}}}, vifs(true, swp2, swp3),
 			local6, group6, lo10, 16, Output, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tab := New(tt.routes, tt.vifs)
-			a, outs := tab.Output(nil, tt.src, tt.grp, tt.dev, tt.ttl)
-			if a != tt.action || !slices.Equal(outs, tt.outs) {
-				t.Errorf("Output = %v %v, want %v %v", a, outs, tt.action, tt.outs)
-			}
-		})
-	}
+	runDecisions(t, "Output", (*Table).Output, tests)
 }
 
 func TestOutputOfNilTable(t *testing.T) {
@@ -218,4 +226,46 @@ func FuzzParseNetconf(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", n, again, err)
 		}
 	})
+}
+
+// TestResolveFollowsIPMRCacheResolve checks Table.Resolve, what becomes of
+// a held packet, against ipmr_mfc_add → ipmr_cache_resolve → ip_mr_forward
+// (net/ipv4/ipmr.c) and their IPv6 twins: only an (S, G) entry of exactly
+// the packet's source and group releases it, through the forwarding path,
+// which drops a packet of the host's own on the wrong interface and, for
+// an (S, G) entry, sends out of every oif whose threshold is below the TTL.
+func TestResolveFollowsIPMRCacheResolve(t *testing.T) {
+	all := vifs(false, lo10, swp1, swp2, swp3, lo)
+	tests := []decisionCase{
+		{"(S,G) sends out of its oifs, highest vif first", []Route{route4(local, group4, lo10, swp2, swp3)}, all,
+			local, group4, lo10, 16, Forward, []int{swp3, swp2}},
+		{"(S,G) with dev as an oif sends out of dev too", []Route{route4(local, group4, lo10, lo10, swp2)}, all,
+			local, group4, lo10, 16, Forward, []int{swp2, lo10}},
+		{"TTL must exceed the threshold", []Route{route4(local, group4, lo10, swp2, swp3)}, all,
+			local, group4, lo10, 1, Forward, nil},
+		{"(S,G) with another iif: dropped (wrong interface)", []Route{route4(local, group4, swp2, swp1, swp3)}, all,
+			local, group4, lo10, 16, Forward, nil},
+		{"no entry yet: still held", nil, all,
+			local, group4, lo10, 16, Unresolved, nil},
+		{"(*,G) does not resolve a held (S,G)", []Route{route4(any4, group4, lo10, lo10, swp2)}, all,
+			local, group4, lo10, 16, Unresolved, nil},
+		{"(*,*) does not resolve a held (S,G)", []Route{route4(any4, any4, lo10, lo10, swp2)}, all,
+			local, group4, lo10, 16, Unresolved, nil},
+		{"(S,G) of another source: still held", []Route{route4(netip.MustParseAddr("192.0.2.120"), group4, lo10, swp2)}, all,
+			local, group4, lo10, 16, Unresolved, nil},
+		{"no vif left: flushed (mroute_clean_tables)", []Route{route4(local, group4, lo10, swp2)}, nil,
+			local, group4, lo10, 16, Forward, nil},
+		{"IPv6 (S,G) (ip6mr_cache_resolve)", []Route{{Family: FamilyIP6MR, Table: Table6Main, Source: local6, Group: group6, IIF: lo10,
+			OIFs: []OIF{{swp2, 1}, {swp3, 1}}}}, vifs(true, lo10, swp2, swp3),
+			local6, group6, lo10, 16, Forward, []int{swp3, swp2}},
+		{"IPv6 no entry: still held", nil, vifs(true, lo10),
+			local6, group6, lo10, 16, Unresolved, nil},
+		{"IPv6 with only IPv4 vifs: flushed", nil, all,
+			local6, group6, lo10, 16, Forward, nil},
+	}
+	runDecisions(t, "Resolve", (*Table).Resolve, tests)
+	var nilTab *Table
+	if a, outs := nilTab.Resolve(nil, local, group4, lo10, 16); a != Forward || outs != nil {
+		t.Errorf("nil table: Resolve = %v %v, want a drop", a, outs)
+	}
 }
