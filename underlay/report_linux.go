@@ -30,10 +30,15 @@ import (
 // which nothing listens on, so the looped copy is not delivered to vtep's
 // own group sockets either. The daemon sees the packet's (S, G) and vif,
 // which is all a route needs.
+//
+// Send then sends a packet the datapath held while it waited for the
+// route, as the kernel sends its queued packets once the daemon installs
+// the (S, G) entry (ipmr_cache_resolve).
 type MulticastReporter struct {
 	mu     sync.Mutex
 	files  [2]*os.File // IPv4, IPv6; nil until opened
 	ports  [2]uint16
+	raw    [2]*os.File // Send's; nil until opened
 	closed bool
 }
 
@@ -55,36 +60,93 @@ func (r *MulticastReporter) Report(pkt []byte, oif int) error {
 	if !dst.IsMulticast() {
 		return fmt.Errorf("underlay: report %v: not a multicast group", dst)
 	}
-	fam := 0
+	return r.sendTo(false, payload, addr16(src), dst, oif)
+}
+
+// addr16 is a as putPktinfo takes it: IPv4 in the first 4 bytes.
+func addr16(a netip.Addr) *[16]byte {
+	var b [16]byte
+	if a.Is6() {
+		b = a.As16()
+	} else {
+		s4 := a.As4()
+		copy(b[:], s4[:])
+	}
+	return &b
+}
+
+// Send sends the whole outer packet pkt (an IPv4 or IPv6 header on, its
+// TTL or hop limit as it is to leave) out of interface oif as it is, to
+// the group it is addressed to: the source address and port, TTL and
+// UDP checksum are pkt's own. An IPv4 header's identification, when 0,
+// and its header checksum are the kernel's to fill in. The packet is not
+// looped back to the host, so multicast routing does not see it again. A
+// packet longer than the MTU of oif fails with EMSGSIZE. It does not
+// block.
+func (r *MulticastReporter) Send(pkt []byte, oif int) error {
+	src, dst, _, err := splitUDP(pkt)
+	if err != nil {
+		return err
+	}
+	// The source goes to the route lookup too: an IPv6 route out of a
+	// device with no address of the group's scope has none to choose.
+	return r.sendTo(true, pkt, addr16(src), dst, oif)
+}
+
+// sendTo sends p to dst out of oif, from src (nil: the route's), with
+// Send's raw socket of dst's family if raw, else Report's UDP socket to
+// its own port; it opens the socket on first use.
+func (r *MulticastReporter) sendTo(raw bool, p []byte, src *[16]byte, dst netip.Addr, oif int) error {
+	fam, family := 0, 4
 	if dst.Is6() {
-		fam = 1
+		fam, family = 1, 6
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return errors.New("underlay: multicast reporter closed")
 	}
-	if r.files[fam] == nil {
-		if err := r.open(fam); err != nil {
+	files, open := &r.files, r.open
+	if raw {
+		files, open = &r.raw, r.openRaw
+	}
+	if files[fam] == nil {
+		if err := open(fam); err != nil {
 			return err
 		}
 	}
-	var oob [64]byte
-	var s16 [16]byte
-	family := 4
-	if fam == 1 {
-		family = 6
-		s16 = src.As16()
-	} else {
-		s4 := src.As4()
-		copy(s16[:], s4[:])
+	port := r.ports[fam]
+	if raw {
+		port = 0 // a raw socket's packets carry their own
 	}
-	n := putPktinfo(oob[:], family, &s16, oif)
+	var oob [64]byte
+	n := putPktinfo(oob[:], family, src, oif)
 	scope := 0
 	if dst.Is6() && (dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast()) {
 		scope = oif
 	}
-	return sys.SendmsgTo(int(r.files[fam].Fd()), payload, oob[:n], dst, r.ports[fam], scope)
+	return sys.SendmsgTo(int(files[fam].Fd()), p, oob[:n], dst, port, scope)
+}
+
+// openRaw opens Send's socket of family index fam: IPPROTO_RAW, which
+// takes whole IP packets (IP_HDRINCL) and receives nothing, with
+// multicast loopback off. An IPv6 one may name a source that is not the
+// host's (IPV6_FREEBIND), as an IPv4 one with IP_HDRINCL may.
+func (r *MulticastReporter) openRaw(fam int) error {
+	af, name := sys.AF_INET, "raw4"
+	opts := [][3]int{{sys.SOL_IP, sys.IP_MULTICAST_LOOP, 0}}
+	if fam == 1 {
+		af, name = sys.AF_INET6, "raw6"
+		opts = [][3]int{{sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 0}, {sys.SOL_IPV6, sys.IPV6_FREEBIND, 1}}
+	}
+	f, err := sys.Socket(af, sys.SOCK_RAW, sys.IPPROTO_RAW, "mcsend-"+name, func(fd int) error {
+		return setInts(fd, opts)
+	})
+	if err != nil {
+		return fmt.Errorf("underlay: multicast send socket: %w", err)
+	}
+	r.raw[fam] = f
+	return nil
 }
 
 // open opens the socket of family index fam (0 IPv4, 1 IPv6): an unbound
@@ -102,10 +164,8 @@ func (r *MulticastReporter) open(fam int) error {
 		} else {
 			opts = [][3]int{{sys.SOL_IPV6, sys.IPV6_V6ONLY, 1}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 1}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_HOPS, 0}, {sys.SOL_IPV6, sys.IPV6_MULTICAST_ALL, 0}}
 		}
-		for _, o := range opts {
-			if err := sys.SetInt(fd, o[0], o[1], o[2]); err != nil {
-				return err
-			}
+		if err := setInts(fd, opts); err != nil {
+			return err
 		}
 		if fam == 0 {
 			return sys.Bind4(fd, [4]byte{}, 0)
@@ -127,16 +187,29 @@ func (r *MulticastReporter) open(fam int) error {
 	return nil
 }
 
+// setInts sets the integer socket options opts, each {level, name,
+// value}, on fd.
+func setInts(fd int, opts [][3]int) error {
+	for _, o := range opts {
+		if err := sys.SetInt(fd, o[0], o[1], o[2]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes the sockets.
 func (r *MulticastReporter) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	for i, f := range r.files {
-		if f != nil {
-			f.Close()
+	for _, fs := range []*[2]*os.File{&r.files, &r.raw} {
+		for i, f := range fs {
+			if f != nil {
+				f.Close()
+			}
+			fs[i] = nil
 		}
-		r.files[i] = nil
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package underlay
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -36,6 +37,13 @@ func outerUDP(src, dst netip.Addr, payload []byte) []byte {
 	return append(ip, udp...)
 }
 
+// mcSendCases are the sources and groups the reporter's tests send with,
+// one per family; the sources are d0's.
+var mcSendCases = []struct{ src, group netip.Addr }{
+	{netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("239.1.2.3")},
+	{netip.MustParseAddr("fd09::1"), netip.MustParseAddr("ff0e::1:2:3")},
+}
+
 // TestMulticastReporterAsksTheRoutingDaemon: a reported packet reaches the
 // multicast routing daemon as an unresolved packet of its (S, G) that came
 // in by the vif of its interface, as the kernel's vxlan with mcroute
@@ -61,27 +69,12 @@ func TestMulticastReporterAsksTheRoutingDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Everything that leaves d0 arrives at d1.
-	var pfd int
-	if err := ns.Do(func() (err error) {
-		pfd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, int(htons(syscall.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		return syscall.Bind(pfd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: d1})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(pfd)
-	tv := syscall.NsecToTimeval((300 * time.Millisecond).Nanoseconds())
-	syscall.SetsockoptTimeval(pfd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	pfd := capturePackets(t, ns, d1)
 
 	r := NewMulticastReporter()
 	defer r.Close()
-	for _, tc := range []struct{ src, group string }{
-		{"10.9.0.1", "239.1.2.3"},
-		{"fd09::1", "ff0e::1:2:3"},
-	} {
-		src, group := netip.MustParseAddr(tc.src), netip.MustParseAddr(tc.group)
+	for _, tc := range mcSendCases {
+		src, group := tc.src, tc.group
 		pkt := outerUDP(src, group, []byte("vxlan payload"))
 		if err := ns.Do(func() error { return r.Report(pkt, d0) }); err != nil {
 			t.Fatalf("Report(%v → %v): %v", src, group, err)
@@ -94,15 +87,8 @@ func TestMulticastReporterAsksTheRoutingDaemon(t *testing.T) {
 		if u != want {
 			t.Errorf("upcall %+v, want %+v", u, want)
 		}
-		b := make([]byte, 2048)
-		for {
-			n, _, err := syscall.Recvfrom(pfd, b, 0)
-			if err != nil {
-				break // the timeout: nothing more arrived
-			}
-			if dstOf(b[:n]) == group {
-				t.Errorf("a packet to %v left d0", group)
-			}
+		if got := receivedTo(pfd, group); len(got) != 0 {
+			t.Errorf("%d packets to %v left d0", len(got), group)
 		}
 	}
 	if err := r.Report([]byte{0x45, 0}, 0); err == nil {
@@ -115,6 +101,43 @@ func TestMulticastReporterAsksTheRoutingDaemon(t *testing.T) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// capturePackets returns a packet socket in ns that receives the IP
+// packets arriving at interface ifindex, each read timing out after
+// 300 ms; it is closed when the test ends.
+func capturePackets(t *testing.T, ns *nstest.NS, ifindex int) int {
+	t.Helper()
+	var fd int
+	if err := ns.Do(func() (err error) {
+		fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, int(htons(syscall.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		return syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: ifindex})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	tv := syscall.NsecToTimeval((300 * time.Millisecond).Nanoseconds())
+	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	return fd
+}
+
+// receivedTo returns the packets to dst that arrive at the capture fd
+// until a read times out.
+func receivedTo(fd int, dst netip.Addr) [][]byte {
+	var got [][]byte
+	b := make([]byte, 4096)
+	for {
+		n, _, err := syscall.Recvfrom(fd, b, 0)
+		if err != nil {
+			return got // the timeout: nothing more arrived
+		}
+		if dstOf(b[:n]) == dst {
+			got = append(got, append([]byte(nil), b[:n]...))
+		}
+	}
+}
+
 // dstOf returns the destination of an IP packet, or the zero Addr.
 func dstOf(p []byte) netip.Addr {
 	switch {
@@ -124,4 +147,78 @@ func dstOf(p []byte) netip.Addr {
 		return netip.AddrFrom16([16]byte(p[24:40]))
 	}
 	return netip.Addr{}
+}
+
+// TestMulticastReporterSendsHeldPacketsAsTheyAre: Send puts a held outer
+// packet on the wire out of the interface asked for, byte for byte (its
+// source port, TTL and checksums are the datapath's), as ip_mr_forward
+// sends a queued packet once its route is in; the packet does not loop
+// back into the host's multicast routing (no upcall), nor leave by the
+// other vif. A packet over the interface's MTU is refused with EMSGSIZE.
+func TestMulticastReporterSendsHeldPacketsAsTheyAre(t *testing.T) {
+	nstest.SkipUnlessRoot(t)
+	ns := nstest.NewNS(t, "mcsend")
+	for _, pair := range [][2]string{{"d0", "d1"}, {"e0", "e1"}} {
+		ns.Run(t, "ip", "link", "add", pair[0], "type", "veth", "peer", "name", pair[1])
+		ns.Run(t, "ip", "link", "set", pair[1], "up")
+		ns.Run(t, "ip", "link", "set", pair[0], "up")
+	}
+	ns.Run(t, "ip", "addr", "add", "10.9.0.1/24", "dev", "d0")
+	ns.Run(t, "ip", "addr", "add", "fd09::1/64", "dev", "d0", "nodad")
+	ns.Run(t, "ip", "link", "set", "e0", "mtu", "1400")
+	d0, d1, e0, e1 := linkIndex(t, ns, "d0"), linkIndex(t, ns, "d1"), linkIndex(t, ns, "e0"), linkIndex(t, ns, "e1")
+	mr, err := ns.OpenMroute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	for _, d := range []int{d0, e0} {
+		if err := mr.AddVif(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	atD1, atE1 := capturePackets(t, ns, d1), capturePackets(t, ns, e1)
+	r := NewMulticastReporter()
+	defer r.Close()
+	for _, tc := range mcSendCases {
+		src, group := tc.src, tc.group
+		pkt := outerUDP(src, group, []byte("vxlan payload"))
+		if src.Is4() {
+			pkt[8] = 15                              // TTL
+			binary.BigEndian.PutUint16(pkt[4:], 777) // identification
+			binary.BigEndian.PutUint16(pkt[10:], ipv4Checksum(pkt[:20]))
+		} else {
+			pkt[7] = 15 // hop limit
+		}
+		binary.BigEndian.PutUint16(pkt[len(pkt)-len("vxlan payload")-2:], 0x1234) // a UDP checksum of the datapath's
+		if err := ns.Do(func() error { return r.Send(pkt, e0) }); err != nil {
+			t.Fatalf("Send(%v → %v): %v", src, group, err)
+		}
+		if got := receivedTo(atE1, group); len(got) != 1 || string(got[0]) != string(pkt) {
+			t.Errorf("%v: at e1 %x, want one packet %x", group, got, pkt)
+		}
+		if got := receivedTo(atD1, group); len(got) != 0 {
+			t.Errorf("%v: %d packets left d0", group, len(got))
+		}
+		if u, err := mr.ReadUpcall(group.Is6(), 200*time.Millisecond); err == nil {
+			t.Errorf("%v: the packet looped back into multicast routing: upcall %+v", group, u)
+		}
+		big := outerUDP(src, group, make([]byte, 1400))
+		if err := ns.Do(func() error { return r.Send(big, e0) }); !errors.Is(err, syscall.EMSGSIZE) {
+			t.Errorf("%v: Send of %d bytes out of an MTU of 1400: %v, want EMSGSIZE", group, len(big), err)
+		}
+	}
+}
+
+// ipv4Checksum is the header checksum of an IPv4 header whose checksum
+// field is zero.
+func ipv4Checksum(h []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return ^uint16(s)
 }
