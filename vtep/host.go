@@ -129,18 +129,33 @@ type MulticastRouter interface {
 	RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
 }
 
-// MulticastReporter is an optional interface of a MulticastRouter:
-// ReportUnresolved is given each packet RouteMulticast answered
-// mroute.Unresolved for, so that the routing daemon is asked for a route
-// as the kernel asks it (ipmr_cache_unresolved, IGMPMSG_NOCACHE). src,
-// group and oif are as given to RouteMulticast; pkt is the whole outer
-// packet, IP header on, without its IPv4 identification and header
-// checksum. It is called on
-// the transmit path, must not block, and must not keep pkt. The packet
-// itself is dropped (mcroute_unrouted): unlike the kernel, vtep does not
-// hold it until the route comes.
+// MulticastReporter is an optional interface of a MulticastRouter that
+// lets the datapath do what the kernel does with a packet multicast
+// routing has no entry for (ipmr_cache_unresolved, ip6mr_cache_unresolved):
+// hold it, ask the routing daemon for a route, and send it once the route
+// is in (ipmr_cache_resolve). Without it such a packet is dropped.
+//
+//   - ReportUnresolved is given the first packet of each (S, G) that
+//     starts to wait (IGMPMSG_NOCACHE, MRT6MSG_NOCACHE). src, group and
+//     oif are as given to RouteMulticast; pkt is the whole outer packet,
+//     IP header on, without its IPv4 header checksum. It is called on the
+//     transmit path, must not block, and must not keep pkt.
+//   - ResolveHeld decides, for a packet held from RouteMulticast(src,
+//     group, oif, ttl), what the routes have now become
+//     (mroute.Table.Resolve): mroute.Unresolved to keep waiting, else
+//     mroute.Forward with the interfaces to send a copy out of, appended
+//     to outs (none: the packet is dropped).
+//   - SendResolved sends such a copy, the whole outer packet as it is to
+//     leave (TTL already less one), out of interface oif, without looping
+//     it back (underlay.MulticastReporter.Send).
+//
+// The Host holds at most 4 packets of 10 (S, G)s per family, for 10 s
+// from the first, as the kernel does; [Host.ResolveMulticast] plays them
+// through ResolveHeld and SendResolved.
 type MulticastReporter interface {
 	ReportUnresolved(src, group netip.Addr, oif int, pkt []byte)
+	ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
+	SendResolved(pkt []byte, oif int) error
 }
 
 // MulticastRouterFunc adapts a function to MulticastRouter.
@@ -247,6 +262,7 @@ type Host struct {
 	nexthops  *nexthop.Table
 	mrouter   MulticastRouter
 	mreport   MulticastReporter // mrouter's, if it is one
+	mchold    mcHold            // packets waiting for a multicast route
 	seed      uint64
 	ttl       uint8
 	bufSize   int
@@ -678,5 +694,6 @@ func (h *Host) Close() error {
 		h.DelLink(n)
 	}
 	h.wg.Wait()
+	h.closeHeld()
 	return nil
 }

@@ -4,9 +4,15 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/vtepd/vtep/checksum"
+	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/netlab"
 	"github.com/vtepd/vtep/mroute"
 	"github.com/vtepd/vtep/underlay"
@@ -141,16 +147,63 @@ func TestMCRouteDropsCopiesOverTheMTU(t *testing.T) {
 }
 
 // reportingRouter is a MulticastRouter that is also a MulticastReporter
-// and keeps what it is given.
+// over a table that can change, and keeps what it is given.
 type reportingRouter struct {
-	vtep.MulticastRouter
-	pkts [][]byte
+	tab  atomic.Pointer[mroute.Table]
+	mu   sync.Mutex
+	pkts [][]byte // reported
 	oifs []int
+	sent []sentCopy
+	// refuse, if set, is SendResolved's error for an interface.
+	refuse map[int]error
+}
+
+type sentCopy struct {
+	pkt []byte
+	oif int
+}
+
+// reportingOpts are the lab options of a host whose links' dev is lo10
+// and whose router is r.
+func reportingOpts(r *reportingRouter) netlab.Options {
+	return netlab.Options{Host: func(name string, o *vtep.HostOptions) {
+		o.Ifindex = func(string) int { return mcLo10 }
+		o.MulticastRouter = r
+	}}
+}
+
+func newReportingRouter(tab *mroute.Table) *reportingRouter {
+	r := &reportingRouter{}
+	r.tab.Store(tab)
+	return r
+}
+
+func (r *reportingRouter) RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	return mcRouter(r.tab.Load()).RouteMulticast(outs, src, group, oif, ttl)
 }
 
 func (r *reportingRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pkts = append(r.pkts, slices.Clone(pkt))
 	r.oifs = append(r.oifs, oif)
+}
+
+func (r *reportingRouter) ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	if oif == 0 {
+		oif = mcLo10
+	}
+	return r.tab.Load().Resolve(outs, src, group, oif, ttl)
+}
+
+func (r *reportingRouter) SendResolved(pkt []byte, oif int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.refuse[oif]; err != nil {
+		return err
+	}
+	r.sent = append(r.sent, sentCopy{slices.Clone(pkt), oif})
+	return nil
 }
 
 // TestMCRouteReportsUnresolvedPackets: a packet multicast routing has no
@@ -169,11 +222,8 @@ func TestMCRouteReportsUnresolvedPackets(t *testing.T) {
 		{"(S, G)", []mroute.Route{mcSG}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &reportingRouter{MulticastRouter: mcRouter(mcTable(tc.routes...))}
-			opts := netlab.Options{Host: func(name string, o *vtep.HostOptions) {
-				o.Ifindex = func(string) int { return mcLo10 }
-				o.MulticastRouter = r
-			}}
+			r := newReportingRouter(mcTable(tc.routes...))
+			opts := reportingOpts(r)
 			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
 				h := lab.MustAddHost(t, "sw", mcLocal.String())
 				l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16")
@@ -196,10 +246,180 @@ func TestMCRouteReportsUnresolvedPackets(t *testing.T) {
 						t.Errorf("reported as out of %d, want lo10 (%d)", r.oifs[i], mcLo10)
 					}
 				}
-				if got := counter(l, "drop_mcroute_unrouted"); got != uint64(tc.reports) {
-					t.Errorf("mcroute_unrouted = %d, want %d", got, tc.reports)
+				if got := counter(l, "drop_mcroute_unrouted"); got != 0 {
+					t.Errorf("mcroute_unrouted = %d, want 0 (the packet is held)", got)
 				}
 			})
 		})
 	}
+}
+
+// wantCounters checks l's counters.
+func wantCounters(t *testing.T, l *netlab.Link, want map[string]uint64) {
+	t.Helper()
+	for name, n := range want {
+		if got := counter(l, name); got != n {
+			t.Errorf("%s = %d, want %d", name, got, n)
+		}
+	}
+}
+
+// mcFrames returns n distinct frames for the group.
+func mcFrames(n int) [][]byte {
+	var fs [][]byte
+	for i := range n {
+		fs = append(fs, netlab.ARPRequest(macA, ipA, netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)})))
+	}
+	return fs
+}
+
+// TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes: a packet multicast
+// routing has no entry for waits for the routing daemon's answer, as in
+// ipmr_cache_unresolved: the first of its (S, G) is reported, at most 4
+// are held (a 5th is dropped), and once an (S, G) entry is in
+// (ipmr_mfc_add → ipmr_cache_resolve → ip_mr_forward) each held packet
+// leaves, in order, out of each outgoing interface, highest vif first,
+// with the TTL less one and its checksums complete.
+func TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes(t *testing.T) {
+	for _, csum := range []string{"udpcsum", "noudpcsum"} {
+		t.Run(csum, func(t *testing.T) {
+			r := newReportingRouter(mcTable())
+			opts := reportingOpts(r)
+			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+				h := lab.MustAddHost(t, "sw", mcLocal.String())
+				l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16 "+csum)
+				fs := mcFrames(6)
+				for _, f := range fs {
+					l.Send(f)
+				}
+				recvAll(l)
+				if len(r.pkts) != 1 || len(r.sent) != 0 {
+					t.Fatalf("%d packets reported and %d sent, want 1 and 0", len(r.pkts), len(r.sent))
+				}
+				if got := counter(l, "drop_mcroute_unrouted"); got != 2 {
+					t.Errorf("mcroute_unrouted = %d, want 2 (the 5th and 6th)", got)
+				}
+				h.VTEP.ResolveMulticast() // a change that leaves the (S, G) unresolved
+				if len(r.sent) != 0 {
+					t.Fatalf("%d copies sent without a route", len(r.sent))
+				}
+				r.tab.Store(mcTable(mcSG))
+				h.VTEP.ResolveMulticast()
+				var outs []int
+				for i, c := range r.sent {
+					outs = append(outs, c.oif)
+					o := decodeOuter(t, c.pkt) // checks both checksums
+					if want := fs[i/2]; o.ttl != 15 || o.src != mcLocal || o.dst != mcGroup || o.vni() != 1000 || !slices.Equal(o.inner, want) {
+						t.Errorf("copy %d: %v -> %v ttl %d vni %d, want %v -> %v ttl 15 vni 1000 with frame %d", i, o.src, o.dst, o.ttl, o.vni(), mcLocal, mcGroup, i/2)
+					}
+					if (o.udpCsum != 0) != (csum == "udpcsum") {
+						t.Errorf("copy %d: UDP checksum %#04x with %s", i, o.udpCsum, csum)
+					}
+				}
+				if want := []int{mcSwp3, mcSwp2, mcSwp3, mcSwp2, mcSwp3, mcSwp2, mcSwp3, mcSwp2}; !slices.Equal(outs, want) {
+					t.Errorf("sent out of %v, want %v", outs, want)
+				}
+				if got := counter(l, "tx_packets"); got != 8 {
+					t.Errorf("tx_packets = %d, want 8", got)
+				}
+				// Resolved: nothing is held any more, and the next packet
+				// follows the route at once.
+				h.VTEP.ResolveMulticast()
+				if len(r.sent) != 8 {
+					t.Errorf("%d copies sent after a second resolve, want 8", len(r.sent))
+				}
+			})
+		})
+	}
+}
+
+// TestMCRouteHeldPacketsExpire: an (S, G) waits 10 s from its first
+// packet (ipmr_cache_alloc_unres, ipmr_expire_process); its packets are
+// then dropped, a route that comes later does not send them, and the
+// next packet of the (S, G) is reported again.
+func TestMCRouteHeldPacketsExpire(t *testing.T) {
+	r := newReportingRouter(mcTable())
+	opts := reportingOpts(r)
+	bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+		h := lab.MustAddHost(t, "sw", mcLocal.String())
+		l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16")
+		fs := mcFrames(3)
+		l.Send(fs[0])
+		recvAll(l)
+		time.Sleep(9 * time.Second)
+		l.Send(fs[1])
+		recvAll(l)
+		if got := counter(l, "drop_mcroute_unrouted"); got != 0 {
+			t.Fatalf("mcroute_unrouted = %d after 9 s, want 0", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := counter(l, "drop_mcroute_unrouted"); got != 2 {
+			t.Errorf("mcroute_unrouted = %d after 10 s, want 2", got)
+		}
+		r.tab.Store(mcTable(mcSG))
+		h.VTEP.ResolveMulticast()
+		if len(r.sent) != 0 {
+			t.Errorf("%d expired copies sent", len(r.sent))
+		}
+		r.tab.Store(mcTable())
+		l.Send(fs[2])
+		recvAll(l)
+		if len(r.pkts) != 2 {
+			t.Errorf("%d reports, want 2 (one per wait)", len(r.pkts))
+		}
+	})
+}
+
+// TestMCRouteHoldsTenGroupsAtMost: at most 10 (S, G)s wait at once
+// (cache_resolve_queue_len); a packet of an 11th is dropped unreported.
+// A resolved (S, G) whose entry has another incoming interface drops its
+// packets (ip_mr_forward: the host's own packet on the wrong interface),
+// and a copy the interface's MTU refuses is counted as too big.
+func TestMCRouteHoldsTenGroupsAtMost(t *testing.T) {
+	r := newReportingRouter(mcTable())
+	r.refuse = map[int]error{mcSwp2: syscall.EMSGSIZE}
+	opts := reportingOpts(r)
+	bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+		h := lab.MustAddHost(t, "sw", mcLocal.String())
+		l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16")
+		var groups []netip.Addr
+		for i := range 11 {
+			g := netip.AddrFrom4([4]byte{233, 252, 0, byte(1 + i)})
+			groups = append(groups, g)
+			if i > 0 {
+				appendFDB(t, l, header.ZeroMAC, g)
+			}
+		}
+		// Head-end replication to the 11 groups; the first remote (the
+		// link's group) goes last (vxlan_xmit's fdst) and finds no room.
+		l.Send(mcFrames(1)[0])
+		recvAll(l)
+		if len(r.pkts) != 10 {
+			t.Fatalf("%d reports, want 10", len(r.pkts))
+		}
+		if got := counter(l, "drop_mcroute_unrouted"); got != 1 {
+			t.Errorf("mcroute_unrouted = %d, want 1 (the link's group)", got)
+		}
+		route := func(g netip.Addr, iif int) mroute.Route {
+			return mroute.Route{Family: mroute.FamilyIPMR, Table: mroute.TableDefault, Source: mcLocal, Group: g,
+				IIF: iif, OIFs: []mroute.OIF{{Ifindex: mcSwp2, TTL: 1}, {Ifindex: mcSwp3, TTL: 1}}}
+		}
+		r.tab.Store(mcTable(route(groups[1], mcLo10), route(groups[2], mcSwp2)))
+		h.VTEP.ResolveMulticast()
+		if len(r.sent) != 1 || r.sent[0].oif != mcSwp3 {
+			t.Errorf("sent %d copies, want 1 out of swp3", len(r.sent))
+		}
+		// Too big: swp2 refused; unrouted: the link's group, and the
+		// wrong interface.
+		wantCounters(t, l, map[string]uint64{"drop_mcroute_too_big": 1, "drop_mcroute_unrouted": 2, "tx_packets": 1})
+		// Two places are free again: the link's group now waits too. The
+		// 8 groups still waiting hold a second packet, unreported.
+		l.Send(mcFrames(2)[1])
+		recvAll(l)
+		if len(r.pkts) != 11 {
+			t.Errorf("%d reports, want 11", len(r.pkts))
+		}
+		wantCounters(t, l, map[string]uint64{"drop_mcroute_unrouted": 2})
+	})
 }

@@ -99,11 +99,15 @@ const (
 	// tx_dropped).
 	DropNexthopNoPath
 	// DropMCRouteUnrouted: a link with mcroute sent a packet to a group
-	// that multicast routing sends nowhere: there is no cache entry while
-	// the route's device is a vif (the kernel holds the packet and asks
-	// the routing daemon, ipmr_cache_unresolved, which vtep cannot do), or
-	// the entry has no outgoing interface whose TTL threshold is below the
-	// packet's TTL (ip_mr_output_finish). No device counter is bumped.
+	// that multicast routing sends nowhere: the entry has no outgoing
+	// interface whose TTL threshold is below the packet's TTL
+	// (ip_mr_output_finish), or there is no cache entry while the route's
+	// device is a vif and the packet could not be held for the routing
+	// daemon's answer (no MulticastReporter; 4 packets of its (S, G) or 10
+	// (S, G)s already waiting: ipmr_cache_unresolved), or it was held and
+	// no route came within 10 s (ipmr_expire_process), or the route that
+	// came has another incoming interface (ip_mr_forward). No device
+	// counter is bumped.
 	DropMCRouteUnrouted
 	// DropMCRouteTooBig: a multicast-routed copy with DF set is longer
 	// than the MTU of its outgoing interface's route (ipmr_prepare_xmit,

@@ -598,7 +598,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	}
 
 	if st.mcroute && dstIP.IsMulticast() && l.host.mrouter != nil {
-		l.mcroute(b, s, buf, off, size, maclen, src, dstIP, oif, ttl, df, vs)
+		l.mcroute(b, s, buf, off, size, maclen, src, dstIP, oif, ttl, df, udpSum && s.txCsumOffload, vs)
 		return
 	}
 	l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)
@@ -627,9 +627,11 @@ func (l *Link) enqueue(b *txBatch, v6 bool, pkt []byte, oif, bytes int, vs *VNIS
 // highest vif first, with the TTL (hop limit) less one (ipmr_prepare_xmit,
 // ip6mr_prepare_xmit). An IPv4 copy with DF that does not fit the MTU of
 // its interface's route is dropped, as ipmr_prepare_xmit does. A packet
-// routing has no entry for is dropped and, when the router is a
-// MulticastReporter, reported so that its daemon is asked for a route.
-func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df bool, vs *VNIStats) {
+// routing has no entry for is held until its route comes, and the first
+// of its (S, G) reported so that the daemon is asked for one, when the
+// router is a MulticastReporter; else it is dropped. partial says the UDP
+// checksum field holds the pseudo-header sum, for the Conn to complete.
+func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df, partial bool, vs *VNIStats) {
 	v6 := dst.Is6()
 	act, outs := l.host.mrouter.RouteMulticast(b.mrOuts[:0], src, dst, oif, ttl)
 	b.mrOuts = outs[:0]
@@ -639,7 +641,15 @@ func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int,
 		return
 	case act == mroute.Unresolved:
 		if r := l.host.mreport; r != nil {
-			r.ReportUnresolved(src, dst, oif, buf[off:tap.Headroom+size])
+			pkt := buf[off : tap.Headroom+size]
+			finishHeld(s, pkt, v6, partial)
+			held, first := l.host.hold(mcHeld{l: l, vs: vs, oif: oif, ttl: ttl, pkt: pkt, bytes: size - maclen, vbytes: size}, src, dst)
+			if first {
+				r.ReportUnresolved(src, dst, oif, pkt)
+			}
+			if held {
+				return
+			}
 		}
 		l.drop(DropMCRouteUnrouted, vs)
 		return

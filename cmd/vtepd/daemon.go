@@ -77,7 +77,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		byIndex: map[int]*dlink{},
 		ifnames: map[int]string{},
 		addrs:   map[int][]netip.Prefix{},
-		mroutes: newMCRouter(sys.RouteDevice, sys.ReportMulticast),
+		mroutes: newMCRouter(sys.RouteDevice, sys.ReportMulticast, sys.SendMulticast),
 	}
 	h, err := vtep.NewHost(vtep.HostOptions{
 		MulticastRouter:   d.mroutes,
@@ -429,8 +429,12 @@ func (d *daemon) onNexthops(nhs []nexthop.Nexthop) {
 }
 
 // onMulticastRoutes takes a full dump of the kernel's multicast routing
-// state (from the watch) for links with mcroute.
-func (d *daemon) onMulticastRoutes(m kernelnet.MulticastRoutes) { d.mroutes.set(m) }
+// state (from the watch) for links with mcroute, and sends the packets
+// held for the routes that came.
+func (d *daemon) onMulticastRoutes(m kernelnet.MulticastRoutes) {
+	d.mroutes.set(m)
+	d.host.ResolveMulticast()
+}
 
 // refreshNexthops reads the kernel's nexthops now.
 func (d *daemon) refreshNexthops() {

@@ -219,6 +219,9 @@ func (s *memSystem) RouteDevice(dst, src netip.Addr) (int, error) { return 0, er
 func (s *memSystem) ReportMulticast(pkt []byte, oif int) error {
 	return errors.New("no multicast routing")
 }
+func (s *memSystem) SendMulticast(pkt []byte, oif int) error {
+	return errors.New("no multicast routing")
+}
 
 // notify delivers the kernel's link notification for interface i.
 func (s *memSystem) notify(d *daemon, i int) {

@@ -15,11 +15,13 @@ import (
 // without an output interface would leave by, asked of the kernel's
 // routes and kept for routeDevTTL. It is also its vtep.MulticastReporter:
 // the first unresolved packet of an (S, G) and interface in each
-// reportEvery is reported to the kernel's routing daemon.
+// reportEvery is reported to the kernel's routing daemon, and the packets
+// the datapath held are sent by send once their route is in.
 type mcRouter struct {
 	table    atomic.Pointer[mroute.Table]
 	routeDev func(dst, src netip.Addr) (int, error)
 	report   func(pkt []byte, oif int) error
+	send     func(pkt []byte, oif int) error
 	now      func() time.Time
 
 	mu       sync.Mutex // guards devs, reported
@@ -49,8 +51,8 @@ type routeDev struct {
 // shows within it, as the path MTU's does.
 const routeDevTTL = time.Second
 
-func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error), report func(pkt []byte, oif int) error) *mcRouter {
-	return &mcRouter{routeDev: routeDevice, report: report, now: time.Now,
+func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error), report, send func(pkt []byte, oif int) error) *mcRouter {
+	return &mcRouter{routeDev: routeDevice, report: report, send: send, now: time.Now,
 		devs: make(map[[2]netip.Addr]routeDev), reported: make(map[reportKey]time.Time)}
 }
 
@@ -70,6 +72,18 @@ func (r *mcRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) 
 	r.mu.Unlock()
 	r.report(pkt, oif) // a failure is the packet's drop, already counted
 }
+
+// ResolveHeld implements vtep.MulticastReporter.
+func (r *mcRouter) ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	dev := oif
+	if dev == 0 {
+		dev = r.device(group, src)
+	}
+	return r.table.Load().Resolve(outs, src, group, dev, ttl)
+}
+
+// SendResolved implements vtep.MulticastReporter.
+func (r *mcRouter) SendResolved(pkt []byte, oif int) error { return r.send(pkt, oif) }
 
 // set replaces the multicast routing state.
 func (r *mcRouter) set(m kernelnet.MulticastRoutes) {

@@ -44,6 +44,9 @@ type system interface {
 	// for a route for the outer packet pkt, as sent out of oif
 	// (underlay.MulticastReporter).
 	ReportMulticast(pkt []byte, oif int) error
+	// SendMulticast sends the whole outer packet pkt out of oif as it is,
+	// not looped back (underlay.MulticastReporter.Send).
+	SendMulticast(pkt []byte, oif int) error
 }
 
 // Nexthops dumps the nexthops of vtepd's network namespace.
@@ -55,6 +58,14 @@ func (s *linuxSystem) ReportMulticast(pkt []byte, oif int) error {
 		return errors.New("vtepd: no multicast reporter")
 	}
 	return s.mcrep.Report(pkt, oif)
+}
+
+// SendMulticast sends pkt through the system's multicast reporter.
+func (s *linuxSystem) SendMulticast(pkt []byte, oif int) error {
+	if s.mcrep == nil {
+		return errors.New("vtepd: no multicast reporter")
+	}
+	return s.mcrep.Send(pkt, oif)
 }
 
 // linuxSystem is the system of the network namespace vtepd runs in.
