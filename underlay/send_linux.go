@@ -307,9 +307,16 @@ func (s *sender) queueRaw(bufs [][]byte, offset, i, m int) {
 		h.SetIovlen(3)
 	}
 	s.setName(m, &p.dst, 0, p.oif)
-	if p.oif != 0 {
-		// Only the output interface: the raw packet has its addresses.
-		n := s.putPktinfo(s.ctrl[m*ctrlSize:(m+1)*ctrlSize], nil, p.oif)
+	// The raw packet has its addresses, but an IPv6 route lookup without
+	// the source must choose one, and for a group it may only take the
+	// output interface's (ipv6_dev_get_saddr), which may have none of the
+	// group's scope; the kernel's vxlan gives it (vxlan6_get_route).
+	var src *[16]byte
+	if s.c.family == 6 && p.src != ([16]byte{}) {
+		src = &p.src
+	}
+	if p.oif != 0 || src != nil {
+		n := s.putPktinfo(s.ctrl[m*ctrlSize:(m+1)*ctrlSize], src, p.oif)
 		h.Control = &s.ctrl[m*ctrlSize]
 		h.SetControllen(n)
 	} else {

@@ -353,7 +353,10 @@ func openRaw(af int, dev string, sndbuf int, inThread bool) (syscall.RawConn, io
 			return sys.SetInt(fd, sys.SOL_IP, sys.IP_HDRINCL, 1)
 		}
 		sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_MULTICAST_LOOP, 0)
-		return nil
+		// The source each packet names (IPV6_PKTINFO) need not be an
+		// address of the host, nor past DAD: the kernel's vxlan does not
+		// check its own.
+		return sys.SetInt(fd, sys.SOL_IPV6, sys.IPV6_FREEBIND, 1)
 	}, inThread)
 	if err != nil {
 		return nil, nil, fmt.Errorf("underlay: raw socket: %w", err)

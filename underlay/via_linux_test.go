@@ -67,3 +67,63 @@ func TestWriteViaLinkLocal(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteViaMulticastFromAnotherDevicesAddress: a VTEP's address is
+// often on lo while its underlay links have no address of global scope
+// (BGP unnumbered fabrics). The kernel's vxlan routes with its source
+// given (vxlan6_get_route sets fl6.saddr), so a packet to an IPv6 group
+// out of such a link leaves from the VTEP's address. Without the source
+// the route lookup must choose one, and for a multicast destination it
+// may only take the output interface's (ipv6_dev_get_saddr), which has
+// none: sendmsg fails with EADDRNOTAVAIL.
+func TestWriteViaMulticastFromAnotherDevicesAddress(t *testing.T) {
+	for _, mode := range []SendMode{SendUDP, SendRaw} {
+		t.Run(mode.String(), func(t *testing.T) {
+			nstest.SkipUnlessRoot(t)
+			a, b := nstest.NewNS(t, "mcsrca"), nstest.NewNS(t, "mcsrcb")
+			a.IP(t, "link", "add", "ul", "type", "veth", "peer", "name", "ul", "netns", b.Name)
+			a.IP(t, "link", "set", "ul", "addrgenmode", "none")
+			a.IP(t, "addr", "add", "2001:db8::1/128", "dev", "lo")
+			a.LinkUp(t, "ul")
+			b.LinkUp(t, "ul")
+			src, group := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("ff0e::1:2:3")
+			oif := linkIndex(t, a, "ul")
+			at := capturePackets(t, b, linkIndex(t, b, "ul"))
+			tx := listen(t, a, Options{Family: 6, Send: mode})
+			if tx.SendMode() != mode {
+				t.Skipf("send mode %v unavailable", mode)
+			}
+			var bufs [][]byte
+			var oifs []int
+			for i := range 4 {
+				size := 1000
+				if i == 3 {
+					size = 10
+				}
+				bufs = append(bufs, pkt{src: src, dst: group, sport: 40000, dport: 4789, ttl: 16,
+					payload: bytes.Repeat([]byte{byte(i)}, size)}.build())
+				oifs = append(oifs, oif)
+			}
+			if n, err := tx.WriteVia(bufs, oifs, headroom); err != nil || n != len(bufs) {
+				t.Fatalf("WriteVia = %d, %v; %+v", n, err, tx.Stats())
+			}
+			// A UDP_SEGMENT send may arrive at the capture unsegmented:
+			// count payload bytes.
+			got, bytesIn, want := receivedTo(at, group), 0, 0
+			for _, p := range got {
+				bytesIn += len(p) - 48
+			}
+			for _, b := range bufs {
+				want += len(b) - headroom - 48
+			}
+			if bytesIn != want {
+				t.Fatalf("%d payload bytes in %d packets arrived, want %d; %+v", bytesIn, len(got), want, tx.Stats())
+			}
+			for i, p := range got {
+				if s := netip.AddrFrom16([16]byte(p[8:24])); s != src || p[7] != 16 {
+					t.Errorf("packet %d from %v hop limit %d, want %v, 16", i, s, p[7], src)
+				}
+			}
+		})
+	}
+}
