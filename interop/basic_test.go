@@ -254,6 +254,37 @@ func TestIPv6LinkLocalUnderlay(t *testing.T) {
 	})
 }
 
+// TestIPv6GroupFromALoopbackAddress: the VTEP addresses are on lo and the
+// underlay links have only link-local addresses, as in a BGP-unnumbered
+// fabric, and the links flood to an IPv6 group (`group ff0e::1:2:3 dev
+// ul0`): packets to the group leave ul0 from the VTEP address, which is
+// not ul0's (the kernel routes them with that source, vxlan6_get_route;
+// underlay/TestWriteViaMulticastFromAnotherDevicesAddress has ul0 with no
+// address at all). Pings cross both ways, and the flooded ARP requests
+// reach the peer addressed to the group from the DUT's VTEP address.
+func TestIPv6GroupFromALoopbackAddress(t *testing.T) {
+	forEachKindNoOffload(t, func(t *testing.T, dut kind) {
+		group := netip.MustParseAddr("ff0e::1:2:3")
+		l, h1, h2 := pair(t, dut, labConfig{ipv6: true, loopbackVTEP: true, group: group})
+		c := startCapture(t, h2.ns, ulDev, incoming, isVXLANTo(l.Port()))
+		h1.warmUp(t, h2.In4())
+		h1.PingOK(t, h2.In4())
+		h2.PingOK(t, h1.In4())
+		toGroup := 0
+		for _, f := range c.Frames() {
+			if p, ok := parseVXLAN(f, l.Port()); ok && p.Dst == group {
+				toGroup++
+				if p.Src != h1.Underlay() {
+					t.Errorf("packet to %v from %v, want %v", group, p.Src, h1.Underlay())
+				}
+			}
+		}
+		if toGroup == 0 {
+			t.Errorf("no packet to %v arrived at %v", group, h2)
+		}
+	})
+}
+
 // ipv6UnderlayPing builds a pair over an IPv6 underlay, pings both overlay
 // families both ways and checks that the outer packets are IPv6 between
 // the configured local addresses, with a UDP checksum.

@@ -90,6 +90,13 @@ type labConfig struct {
 	// vethOffload keeps transmit checksum offload on the underlay veths.
 	// By default it is turned off (see newLab).
 	vethOffload bool
+	// loopbackVTEP, with ipv6, puts each VTEP address (fd00::i/128) on lo
+	// and leaves ul0 only its link-local address, routing the other hosts'
+	// VTEP addresses by theirs, as a BGP-unnumbered fabric does.
+	loopbackVTEP bool
+	// group, if valid, is every link's `group` (with dev ul0), in place
+	// of the head-end replication entries.
+	group netip.Addr
 }
 
 // lab is a set of VTEP hosts on one underlay segment.
@@ -169,14 +176,16 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 		h.ns.DisableDAD(t)
 		h.ns.Sysctl(t, "net.ipv4.icmp_echo_ignore_broadcasts", "0")
 		port := "p" + strconv.Itoa(h.idx)
-		nstest.AddVeth(t, h.ns, l.sw, nstest.Veth{
-			NameA: ulDev, NameB: port,
-			AddrsA: []netip.Prefix{
-				netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(h.idx)}), 24),
-				netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(h.idx)}), 64),
-				netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(h.idx)}), 64),
-			},
-		})
+		addrs := []netip.Prefix{
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(h.idx)}), 24),
+			netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 15: byte(h.idx)}), 64),
+			netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(h.idx)}), 64),
+		}
+		if cfg.loopbackVTEP {
+			h.ns.AddAddr(t, "lo", netip.PrefixFrom(addrs[1].Addr(), 128))
+			addrs = slices.Delete(addrs, 1, 2)
+		}
+		nstest.AddVeth(t, h.ns, l.sw, nstest.Veth{NameA: ulDev, NameB: port, AddrsA: addrs})
 		l.sw.IP(t, "link", "set", port, "master", "br0")
 		if !cfg.vethOffload {
 			// A physical link carries finished checksums. A veth
@@ -191,8 +200,21 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 		}
 		l.hosts = append(l.hosts, h)
 	}
+	if cfg.loopbackVTEP {
+		for _, h := range l.hosts {
+			for _, o := range l.hosts {
+				if o != h {
+					ll := netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(o.idx)})
+					h.ns.IP(t, "-6", "route", "add", o.Underlay().String()+"/128", "via", ll.String(), "dev", ulDev)
+				}
+			}
+		}
+	}
 	for _, h := range l.hosts {
 		args := h.baseArgs()
+		if cfg.group.IsValid() {
+			args = append(args, "group", cfg.group.String())
+		}
 		if cfg.args != nil {
 			args = append(args, cfg.args(h)...)
 		}
@@ -200,6 +222,9 @@ func newLab(t *testing.T, cfg labConfig) *lab {
 	}
 	// Head-end replication: every host floods to every other one.
 	for _, h := range l.hosts {
+		if cfg.group.IsValid() {
+			break
+		}
 		for _, o := range l.hosts {
 			if o != h {
 				args := []string{"dst", o.Underlay().String()}
