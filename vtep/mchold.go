@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vtepd/vtep/checksum"
 	"github.com/vtepd/vtep/mroute"
 )
 
@@ -238,13 +237,6 @@ func finishHeld(s *socket, ip []byte, v6, partial bool) {
 		binary.BigEndian.PutUint16(ip[4:], uint16(s.ipID.Add(1)))
 	}
 	if partial {
-		udp := ip[ulp:]
-		// The field holds the folded pseudo-header sum, so the sum of the
-		// whole datagram is the one the checksum is made from.
-		c := ^checksum.Sum(udp, 0)
-		if c == 0 {
-			c = 0xffff
-		}
-		binary.BigEndian.PutUint16(udp[6:], c)
+		completeChecksum(ip, ulp, 6)
 	}
 }

@@ -75,11 +75,7 @@ func (r *mcRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) 
 
 // ResolveHeld implements vtep.MulticastReporter.
 func (r *mcRouter) ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
-	dev := oif
-	if dev == 0 {
-		dev = r.device(group, src)
-	}
-	return r.table.Load().Resolve(outs, src, group, dev, ttl)
+	return r.table.Load().Resolve(outs, src, group, r.outDevice(oif, group, src), ttl)
 }
 
 // SendResolved implements vtep.MulticastReporter.
@@ -97,11 +93,16 @@ func (r *mcRouter) RouteMulticast(outs []int, src, group netip.Addr, oif int, tt
 	if !t.HasVifs(group.Is6()) {
 		return mroute.Output, outs
 	}
-	dev := oif
-	if dev == 0 {
-		dev = r.device(group, src)
+	return t.Output(outs, src, group, r.outDevice(oif, group, src), ttl)
+}
+
+// outDevice is the device a packet to group from src leaves by: oif, or
+// its route's when oif is 0 (skb->dev = rt->dst.dev in ip_mr_output).
+func (r *mcRouter) outDevice(oif int, group, src netip.Addr) int {
+	if oif != 0 {
+		return oif
 	}
-	return t.Output(outs, src, group, dev, ttl)
+	return r.device(group, src)
 }
 
 // device returns the output device of the route to dst from src, 0 when
