@@ -85,6 +85,9 @@ func newMCLab(t *testing.T, dut kind, fam mcFamily) *mcLab {
 	l.outLo10 = startCapture(t, l.sw, "lo10", outgoing, isVX)
 	l.inR2 = startCapture(t, r2, ulDev, incoming, isVX)
 	l.inR3 = startCapture(t, r3, ulDev, incoming, isVX)
+	// Only the test's frames may reach the group: no IPv6 on vx10 (MLD,
+	// router solicitations).
+	l.sw.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
 	if dut.isVtep() {
 		l.vtepd = nstest.StartVtepd(t, l.sw, vtepBins, dut.vtepdOptions())
 	}
@@ -220,6 +223,27 @@ func (l *mcLab) flood(t *testing.T, n int, wantTTL uint8) (lo10, r2, r3 int) {
 	return l.outLo10.Count(), l.inR2.Count(), l.inR3.Count()
 }
 
+// wantCounted checks that the cache entries together count n of flood's
+// packets, and wrong of them as on the wrong interface
+// (/proc/net/ip_mr_cache, what `ip -s mroute` and SIOCGETSGCNT report).
+func (l *mcLab) wantCounted(t *testing.T, n int, wrong uint64) {
+	t.Helper()
+	size := 20 + 8 + 8 + 60 // IPv4, UDP, VXLAN, the frame
+	if l.fam.group.Is6() {
+		size += 20
+	}
+	var s nstest.MFCStats
+	for _, e := range l.sw.MFCStats(t, l.fam.group.Is6()) {
+		s.Pkts += e.Pkts
+		s.Bytes += e.Bytes
+		s.Wrong += e.Wrong
+	}
+	if s.Pkts != uint64(n) || s.Bytes != uint64(n*size) || s.Wrong != wrong {
+		t.Errorf("cache entries count %d packets, %d bytes, %d on the wrong interface; want %d, %d, %d",
+			s.Pkts, s.Bytes, s.Wrong, n, n*size, wrong)
+	}
+}
+
 // ipKnowsMCRoute reports whether ip(8) has the vxlan option mcroute.
 func ipKnowsMCRoute(t *testing.T) bool {
 	out, _ := exec.Command("ip", "link", "help", "vxlan").CombinedOutput()
@@ -252,45 +276,54 @@ func TestMCRoute(t *testing.T) {
 		setup        func(t *testing.T, l *mcLab)
 		lo10, r2, r3 int
 		ttl          uint8
+		// counted is how many of the packets the cache entries count
+		// (ip_mr_output_finish: every packet an entry forwards, whether
+		// or not a copy passes a threshold).
+		counted int
+		// wrong6 is how many more an IPv6 (S, G) entry counts, all on the
+		// wrong interface: the copies out of lo10 coming in by its peer
+		// lo10p, which IPv6 multicast routing sees (its mc_forwarding is
+		// the namespace's, IPv4's the device's).
+		wrong6 int
 	}{
 		{"nomcroute", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.local, l.fam.group, l.swp2, l.lo10, l.swp3) // misleading (broken_sg)
 			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t)
-		}, n, 0, 0, 0},
+		}, n, 0, 0, 0, 0, n},
 		{"mcroute", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
-		}, 0, n, n, 15},
+		}, 0, n, n, 15, n, 0},
 		{"changelink", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t)
 			l.setMCRoute(t)
-		}, 0, n, n, 15},
+		}, 0, n, n, 15, n, 0},
 		{"fdb_oif0", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
 			l.run(t, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vx10")
 			l.run(t, "bridge", "fdb", "add", "00:00:00:00:00:00", "dev", "vx10", "dst", l.fam.group.String())
-		}, 0, n, n, 15},
+		}, 0, n, n, 15, n, 0},
 		{"starg", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.any(), l.fam.group, l.lo10, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute")
-		}, n, n, n, 15},
+		}, n, n, n, 15, n, 0},
 		{"noroute", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.addLink(t, "mcroute")
-		}, 0, 0, 0, 0},
+		}, 0, 0, 0, 0, 0, 0},
 		{"ttl1", func(t *testing.T, l *mcLab) {
 			l.vifs(t)
 			l.mfc(t, l.fam.local, l.fam.group, l.lo10, l.swp2, l.swp3)
 			l.addLink(t, "mcroute", "ttl", "auto")
-		}, 0, 0, 0, 0},
+		}, 0, 0, 0, 0, n, 0},
 	} {
 		for _, fam := range []mcFamily{mcIPv4, mcIPv6} {
 			t.Run(tc.name+"/"+fam.name, func(t *testing.T) {
@@ -301,6 +334,11 @@ func TestMCRoute(t *testing.T) {
 					if lo10 != tc.lo10 || r2 != tc.r2 || r3 != tc.r3 {
 						t.Errorf("VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want %d, %d, %d",
 							lo10, r2, r3, tc.lo10, tc.r2, tc.r3)
+					}
+					if fam.group.Is6() {
+						l.wantCounted(t, tc.counted+tc.wrong6, uint64(tc.wrong6))
+					} else {
+						l.wantCounted(t, tc.counted, 0)
 					}
 				}, kindKernel, kindVtep)
 			})
@@ -316,6 +354,15 @@ func (f mcFamily) any() netip.Addr {
 	return netip.IPv4Unspecified()
 }
 
+// runMCLabs runs fn for the kernel and vtep over both underlays.
+func runMCLabs(t *testing.T, fn func(t *testing.T, dut kind, fam mcFamily)) {
+	for _, fam := range []mcFamily{mcIPv4, mcIPv6} {
+		t.Run(fam.name, func(t *testing.T) {
+			runKinds(t, func(t *testing.T, dut kind) { fn(t, dut, fam) }, kindKernel, kindVtep)
+		})
+	}
+}
+
 // TestMCRouteAsksTheDaemon: with lo10 a vif and no cache entry for
 // (192.0.2.100, 233.252.0.1), a packet of a link with mcroute is reported
 // to the routing daemon (ipmr_cache_unresolved → IGMPMSG_NOCACHE, with
@@ -324,20 +371,12 @@ func (f mcFamily) any() netip.Addr {
 // 233.252.0.1 to swp2 swp3`); the packets after it follow the entry. The
 // reported packet is held and sent, with the TTL less one, once the entry
 // is in (ipmr_cache_resolve).
-func TestMCRouteAsksTheDaemon(t *testing.T) {
-	for _, fam := range []mcFamily{mcIPv4, mcIPv6} {
-		t.Run(fam.name, func(t *testing.T) {
-			runKinds(t, func(t *testing.T, dut kind) { askTheDaemon(t, dut, fam) }, kindKernel, kindVtep)
-		})
-	}
-}
+func TestMCRouteAsksTheDaemon(t *testing.T) { runMCLabs(t, askTheDaemon) }
 
 func askTheDaemon(t *testing.T, dut kind, fam mcFamily) {
 	const n = 5
 	l := newMCLab(t, dut, fam)
 	l.vifs(t)
-	// Only the test's frames may ask: no IPv6 on vx10.
-	l.sw.Sysctl(t, "net.ipv6.conf.default.disable_ipv6", "1")
 	type answer struct {
 		u   nstest.Upcall
 		err error
@@ -366,5 +405,72 @@ func askTheDaemon(t *testing.T, dut kind, fam mcFamily) {
 	time.Sleep(200 * time.Millisecond) // vtepd sees the entry
 	if lo10, r2, r3 := l.flood(t, n, 15); lo10 != 0 || r2 != n || r3 != n {
 		t.Errorf("after the entry: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want 0, %d, %d", lo10, r2, r3, n, n)
+	}
+	l.wantCounted(t, 1+n, 0) // the held packet too (ipmr_cache_resolve → ip_mr_forward)
+}
+
+// TestMCRouteHeldPacketOnTheWrongInterface: the daemon, with asserts on
+// as pimd runs it, answers the upcall with an (S, G) entry whose incoming
+// interface is swp2, while the packet leaves by lo10, which is among the
+// entry's outgoing interfaces. The held packet is then dropped
+// (ipmr_cache_resolve → ip_mr_forward, "wrong interface"):
+//   - over IPv4 silently, as the host's own packet (rt_is_output_route);
+//   - over IPv6, which has no such check in ip6_mr_forward, after counting
+//     it in the entry's Wrong and telling the daemon (MRT6MSG_WRONGMIF,
+//     with lo10's mif).
+//
+// The packets after it find the entry and, as it is on another interface,
+// leave by lo10 as without mcroute (ip_mr_output → ip_mc_output).
+func TestMCRouteHeldPacketOnTheWrongInterface(t *testing.T) { runMCLabs(t, heldOnTheWrongInterface) }
+
+func heldOnTheWrongInterface(t *testing.T, dut kind, fam mcFamily) {
+	const n = 5
+	v6 := fam.group.Is6()
+	l := newMCLab(t, dut, fam)
+	l.vifs(t)
+	if err := l.mr.SetAssert(); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		upcalls []nstest.Upcall
+		err     error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		u, err := l.mr.ReadUpcall(v6, 5*time.Second)
+		if err == nil && u.Type == nstest.UpcallNoCache {
+			err = l.mr.AddMFC(u.Src, u.Group, l.swp2, l.lo10, l.swp3)
+		}
+		a := answer{[]nstest.Upcall{u}, err}
+		for a.err == nil {
+			u, err := l.mr.ReadUpcall(v6, time.Second)
+			if err != nil {
+				break // none in a second: the last
+			}
+			a.upcalls = append(a.upcalls, u)
+		}
+		answered <- a
+	}()
+	l.addLink(t, "mcroute")
+	if lo10, r2, r3 := l.flood(t, 1, 15); lo10 != 0 || r2 != 0 || r3 != 0 {
+		t.Errorf("first frame: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want none", lo10, r2, r3)
+	}
+	a := <-answered
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	want := []nstest.Upcall{{Type: nstest.UpcallNoCache, Ifindex: l.lo10, Src: fam.local, Group: fam.group}}
+	var wrong uint64
+	if v6 {
+		want = append(want, nstest.Upcall{Type: nstest.UpcallWrongVif, Ifindex: l.lo10, Src: fam.local, Group: fam.group})
+		wrong = 1
+	}
+	if !slices.Equal(a.upcalls, want) {
+		t.Errorf("upcalls %+v, want %+v", a.upcalls, want)
+	}
+	l.wantCounted(t, 1, wrong)
+	time.Sleep(200 * time.Millisecond) // vtepd sees the entry
+	if lo10, r2, r3 := l.flood(t, n, 15); lo10 != n || r2 != 0 || r3 != 0 {
+		t.Errorf("after the entry: VXLAN packets out of lo10 %d, into r2 %d, into r3 %d; want %d, 0, 0", lo10, r2, r3, n)
 	}
 }

@@ -31,6 +31,12 @@ import (
 // own group sockets either. The daemon sees the packet's (S, G) and vif,
 // which is all a route needs.
 //
+// With a route, the looped copy is counted in the cache entry as the
+// packet itself would have been (ip_mr_forward counts before anything
+// else: packets, bytes, last use), and, its TTL being 0, forwarded
+// nowhere; so Report also gives the kernel's counters the packets vtep
+// forwards itself.
+//
 // Send then sends a packet the datapath held while it waited for the
 // route, as the kernel sends its queued packets once the daemon installs
 // the (S, G) entry (ipmr_cache_resolve).

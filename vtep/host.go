@@ -135,11 +135,21 @@ type MulticastRouter interface {
 // hold it, ask the routing daemon for a route, and send it once the route
 // is in (ipmr_cache_resolve). Without it such a packet is dropped.
 //
-//   - ReportUnresolved is given the first packet of each (S, G) that
-//     starts to wait (IGMPMSG_NOCACHE, MRT6MSG_NOCACHE). src, group and
-//     oif are as given to RouteMulticast; pkt is the whole outer packet,
-//     IP header on, without its IPv4 header checksum. It is called on the
-//     transmit path, must not block, and must not keep pkt.
+//   - Report is given every packet that multicast routing forwards
+//     (mroute.Forward, whether or not a copy leaves) and every packet the
+//     Host holds (mroute.Unresolved), with src, group and oif as given to
+//     RouteMulticast; pkt is the whole outer packet, IP header on, without
+//     its IPv4 header checksum. It shows the packet to the kernel's
+//     multicast routing without sending it anywhere
+//     (underlay.MulticastReporter.Report), so that the kernel does what it
+//     would have done with the packet itself: count it in its cache entry
+//     (ip_mr_output_finish: the packets, bytes and last use that `ip -s
+//     mroute` and SIOCGETSGCNT report, and that daemons expire idle
+//     entries by), or queue it and ask the routing daemon for a route
+//     (IGMPMSG_NOCACHE, MRT6MSG_NOCACHE, once per (S, G)); then count it
+//     when the route comes, and over IPv6 tell the daemon when the route's
+//     incoming interface is not oif's (MRT6MSG_WRONGMIF). It is called on
+//     the transmit path, must not block, and must not keep pkt.
 //   - ResolveHeld decides, for a packet held from RouteMulticast(src,
 //     group, oif, ttl), what the routes have now become
 //     (mroute.Table.Resolve): mroute.Unresolved to keep waiting, else
@@ -153,7 +163,7 @@ type MulticastRouter interface {
 // from the first, as the kernel does; [Host.ResolveMulticast] plays them
 // through ResolveHeld and SendResolved.
 type MulticastReporter interface {
-	ReportUnresolved(src, group netip.Addr, oif int, pkt []byte)
+	Report(src, group netip.Addr, oif int, pkt []byte)
 	ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int)
 	SendResolved(pkt []byte, oif int) error
 }

@@ -57,16 +57,15 @@ type mcHeld struct {
 }
 
 // hold queues a copy of pkt (see mcHeld) for the (S, G) src, group, as
-// ipmr_cache_unresolved does. It reports whether the packet was held and
-// whether it is the first of a new (S, G), which the caller reports to the
-// routing daemon. Expired entries are dropped first.
-func (h *Host) hold(p mcHeld, src, group netip.Addr) (held, first bool) {
+// ipmr_cache_unresolved does, and reports whether the packet was held.
+// Expired entries are dropped first.
+func (h *Host) hold(p mcHeld, src, group netip.Addr) bool {
 	q := &h.mchold
 	now := time.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false, false
+		return false
 	}
 	q.expireLocked(now)
 	var e *mcUnres
@@ -81,11 +80,10 @@ func (h *Host) hold(p mcHeld, src, group netip.Addr) (held, first bool) {
 	}
 	if e == nil {
 		if n >= mcHoldEntries {
-			return false, false
+			return false
 		}
 		e = &mcUnres{src: src, group: group, expires: now.Add(mcHoldTime)}
 		q.entries = append(q.entries, e)
-		first = true
 		if q.timer == nil {
 			q.timer = time.AfterFunc(mcHoldTime, h.expireHeld)
 		} else if len(q.entries) == 1 {
@@ -93,11 +91,11 @@ func (h *Host) hold(p mcHeld, src, group netip.Addr) (held, first bool) {
 		}
 	}
 	if len(e.pkts) >= mcHoldPackets {
-		return false, first
+		return false
 	}
 	p.pkt = slices.Clone(p.pkt)
 	e.pkts = append(e.pkts, p)
-	return true, first
+	return true
 }
 
 // expireHeld drops the packets of the (S, G)s whose time is up

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -182,7 +183,7 @@ func (r *reportingRouter) RouteMulticast(outs []int, src, group netip.Addr, oif 
 	return mcRouter(r.tab.Load()).RouteMulticast(outs, src, group, oif, ttl)
 }
 
-func (r *reportingRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) {
+func (r *reportingRouter) Report(src, group netip.Addr, oif int, pkt []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pkts = append(r.pkts, slices.Clone(pkt))
@@ -206,27 +207,36 @@ func (r *reportingRouter) SendResolved(pkt []byte, oif int) error {
 	return nil
 }
 
-// TestMCRouteReportsUnresolvedPackets: a packet multicast routing has no
-// entry for, out of a dev that is a vif, is what the kernel reports to the
-// routing daemon (ipmr_cache_unresolved → IGMPMSG_NOCACHE): the router
-// is given the whole outer packet, with its own TTL, and the interface it
-// was to leave by; the packet is dropped. Routed packets are not
-// reported.
-func TestMCRouteReportsUnresolvedPackets(t *testing.T) {
+// TestMCRouteReportsForwardedAndHeldPackets: the kernel's multicast
+// routing is shown each packet it would have seen itself, so that it
+// counts it in its cache entry (ip_mr_output_finish) or, with no entry and
+// dev a vif, holds it and asks the routing daemon (ipmr_cache_unresolved
+// → IGMPMSG_NOCACHE). The router is given the whole outer packet, with
+// its own TTL, and the interface it was to leave by. A packet routing
+// leaves alone (an entry with another incoming interface: ip_mc_output)
+// is not shown; one whose TTL passes no threshold is, as the kernel
+// counts it too.
+func TestMCRouteReportsForwardedAndHeldPackets(t *testing.T) {
+	wrongIIF := mcSG
+	wrongIIF.IIF = mcSwp2
 	for _, tc := range []struct {
-		name    string
-		routes  []mroute.Route
-		reports int
+		name     string
+		routes   []mroute.Route
+		ttl      int
+		reports  int
+		unrouted uint64 // sent out of no interface
 	}{
-		{"no route", nil, 1},
-		{"(S, G)", []mroute.Route{mcSG}, 0},
+		{"no route", nil, 16, 1, 0}, // held
+		{"(S, G)", []mroute.Route{mcSG}, 16, 1, 0},
+		{"(S, G), TTL 1", []mroute.Route{mcSG}, 1, 1, 1},
+		{"(S, G) on swp2", []mroute.Route{wrongIIF}, 16, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReportingRouter(mcTable(tc.routes...))
 			opts := reportingOpts(r)
 			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
 				h := lab.MustAddHost(t, "sw", mcLocal.String())
-				l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl 16")
+				l := h.MustAddLink(t, "vx10", "id 1000 local 192.0.2.100 group 233.252.0.1 dev lo10 dstport 4789 mcroute ttl "+strconv.Itoa(tc.ttl))
 				f := netlab.ARPRequest(macA, ipA, ipB)
 				l.Send(f)
 				recvAll(l)
@@ -239,15 +249,15 @@ func TestMCRouteReportsUnresolvedPackets(t *testing.T) {
 						binary.BigEndian.PutUint16(p[10:], checksum.Checksum(p[:20], 0))
 					}
 					o := decodeOuter(t, p)
-					if o.ttl != 16 || o.src != mcLocal || o.dst != mcGroup || o.vni() != 1000 || !slices.Equal(o.inner, f) {
-						t.Errorf("reported %v -> %v ttl %d vni %d, want %v -> %v ttl 16 vni 1000 with the frame", o.src, o.dst, o.ttl, o.vni(), mcLocal, mcGroup)
+					if o.ttl != uint8(tc.ttl) || o.src != mcLocal || o.dst != mcGroup || o.vni() != 1000 || !slices.Equal(o.inner, f) {
+						t.Errorf("reported %v -> %v ttl %d vni %d, want %v -> %v ttl %d vni 1000 with the frame", o.src, o.dst, o.ttl, o.vni(), mcLocal, mcGroup, tc.ttl)
 					}
 					if r.oifs[i] != mcLo10 {
 						t.Errorf("reported as out of %d, want lo10 (%d)", r.oifs[i], mcLo10)
 					}
 				}
-				if got := counter(l, "drop_mcroute_unrouted"); got != 0 {
-					t.Errorf("mcroute_unrouted = %d, want 0 (the packet is held)", got)
+				if got := counter(l, "drop_mcroute_unrouted"); got != tc.unrouted {
+					t.Errorf("mcroute_unrouted = %d, want %d", got, tc.unrouted)
 				}
 			})
 		})
@@ -275,8 +285,8 @@ func mcFrames(n int) [][]byte {
 
 // TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes: a packet multicast
 // routing has no entry for waits for the routing daemon's answer, as in
-// ipmr_cache_unresolved: the first of its (S, G) is reported, at most 4
-// are held (a 5th is dropped), and once an (S, G) entry is in
+// ipmr_cache_unresolved: at most 4 are held, and reported (a 5th is
+// dropped unreported), and once an (S, G) entry is in
 // (ipmr_mfc_add → ipmr_cache_resolve → ip_mr_forward) each held packet
 // leaves, in order, out of each outgoing interface, highest vif first,
 // with the TTL less one and its checksums complete.
@@ -293,8 +303,8 @@ func TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes(t *testing.T) {
 					l.Send(f)
 				}
 				recvAll(l)
-				if len(r.pkts) != 1 || len(r.sent) != 0 {
-					t.Fatalf("%d packets reported and %d sent, want 1 and 0", len(r.pkts), len(r.sent))
+				if len(r.pkts) != 4 || len(r.sent) != 0 {
+					t.Fatalf("%d packets reported and %d sent, want 4 and 0", len(r.pkts), len(r.sent))
 				}
 				if got := counter(l, "drop_mcroute_unrouted"); got != 2 {
 					t.Errorf("mcroute_unrouted = %d, want 2 (the 5th and 6th)", got)
@@ -325,8 +335,8 @@ func TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes(t *testing.T) {
 				// Resolved: nothing is held any more, and the next packet
 				// follows the route at once.
 				h.VTEP.ResolveMulticast()
-				if len(r.sent) != 8 {
-					t.Errorf("%d copies sent after a second resolve, want 8", len(r.sent))
+				if len(r.sent) != 8 || len(r.pkts) != 4 {
+					t.Errorf("%d copies sent and %d packets reported after a second resolve, want 8 and 4 (the kernel counts the packets it held itself)", len(r.sent), len(r.pkts))
 				}
 			})
 		})
@@ -336,7 +346,7 @@ func TestMCRouteHoldsUnresolvedPacketsUntilTheRouteComes(t *testing.T) {
 // TestMCRouteHeldPacketsExpire: an (S, G) waits 10 s from its first
 // packet (ipmr_cache_alloc_unres, ipmr_expire_process); its packets are
 // then dropped, a route that comes later does not send them, and the
-// next packet of the (S, G) is reported again.
+// next packet of the (S, G) waits again.
 func TestMCRouteHeldPacketsExpire(t *testing.T) {
 	r := newReportingRouter(mcTable())
 	opts := reportingOpts(r)
@@ -365,8 +375,8 @@ func TestMCRouteHeldPacketsExpire(t *testing.T) {
 		r.tab.Store(mcTable())
 		l.Send(fs[2])
 		recvAll(l)
-		if len(r.pkts) != 2 {
-			t.Errorf("%d reports, want 2 (one per wait)", len(r.pkts))
+		if len(r.pkts) != 3 {
+			t.Errorf("%d reports, want 3 (one per held packet)", len(r.pkts))
 		}
 	})
 }
@@ -413,12 +423,14 @@ func TestMCRouteHoldsTenGroupsAtMost(t *testing.T) {
 		// Too big: swp2 refused; unrouted: the link's group, and the
 		// wrong interface.
 		wantCounters(t, l, map[string]uint64{"drop_mcroute_too_big": 1, "drop_mcroute_unrouted": 2, "tx_packets": 1})
-		// Two places are free again: the link's group now waits too. The
-		// 8 groups still waiting hold a second packet, unreported.
+		// Two places are free again: the link's group now waits too, and
+		// the 8 groups still waiting hold a second packet: 9 more
+		// reports. The routed group's packet is reported as forwarded;
+		// the one on the wrong interface leaves by lo10, unreported.
 		l.Send(mcFrames(2)[1])
 		recvAll(l)
-		if len(r.pkts) != 11 {
-			t.Errorf("%d reports, want 11", len(r.pkts))
+		if len(r.pkts) != 20 {
+			t.Errorf("%d reports, want 20", len(r.pkts))
 		}
 		wantCounters(t, l, map[string]uint64{"drop_mcroute_unrouted": 2})
 	})

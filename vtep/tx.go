@@ -627,10 +627,11 @@ func (l *Link) enqueue(b *txBatch, v6 bool, pkt []byte, oif, bytes int, vs *VNIS
 // highest vif first, with the TTL (hop limit) less one (ipmr_prepare_xmit,
 // ip6mr_prepare_xmit). An IPv4 copy with DF that does not fit the MTU of
 // its interface's route is dropped, as ipmr_prepare_xmit does. A packet
-// routing has no entry for is held until its route comes, and the first
-// of its (S, G) reported so that the daemon is asked for one, when the
-// router is a MulticastReporter; else it is dropped. partial says the UDP
-// checksum field holds the pseudo-header sum, for the Conn to complete.
+// routing has no entry for is held until its route comes when the router
+// is a MulticastReporter, else dropped. The reporter is shown every packet
+// routing forwards or holds (MulticastReporter.Report). partial says the
+// UDP checksum field holds the pseudo-header sum, for the Conn to
+// complete.
 func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int, src, dst netip.Addr, oif int, ttl uint8, df, partial bool, vs *VNIStats) {
 	v6 := dst.Is6()
 	act, outs := l.host.mrouter.RouteMulticast(b.mrOuts[:0], src, dst, oif, ttl)
@@ -643,17 +644,21 @@ func (l *Link) mcroute(b *txBatch, s *socket, buf []byte, off, size, maclen int,
 		if r := l.host.mreport; r != nil {
 			pkt := buf[off : tap.Headroom+size]
 			finishHeld(s, pkt, v6, partial)
-			held, first := l.host.hold(mcHeld{l: l, vs: vs, oif: oif, ttl: ttl, pkt: pkt, bytes: size - maclen, vbytes: size}, src, dst)
-			if first {
-				r.ReportUnresolved(src, dst, oif, pkt)
-			}
-			if held {
+			if l.host.hold(mcHeld{l: l, vs: vs, oif: oif, ttl: ttl, pkt: pkt, bytes: size - maclen, vbytes: size}, src, dst) {
+				r.Report(src, dst, oif, pkt)
 				return
 			}
 		}
 		l.drop(DropMCRouteUnrouted, vs)
 		return
-	case act != mroute.Forward || len(outs) == 0:
+	case act != mroute.Forward:
+		l.drop(DropMCRouteUnrouted, vs)
+		return
+	}
+	if r := l.host.mreport; r != nil {
+		r.Report(src, dst, oif, buf[off:tap.Headroom+size])
+	}
+	if len(outs) == 0 {
 		l.drop(DropMCRouteUnrouted, vs)
 		return
 	}

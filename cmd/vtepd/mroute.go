@@ -14,9 +14,9 @@ import (
 // forwarding cache as the watch last dumped it, and the device a packet
 // without an output interface would leave by, asked of the kernel's
 // routes and kept for routeDevTTL. It is also its vtep.MulticastReporter:
-// the first unresolved packet of an (S, G) and interface in each
-// reportEvery is reported to the kernel's routing daemon, and the packets
-// the datapath held are sent by send once their route is in.
+// report shows packets to the kernel's multicast routing
+// (underlay.MulticastReporter.Report), and send sends the packets the
+// datapath held once their route is in.
 type mcRouter struct {
 	table    atomic.Pointer[mroute.Table]
 	routeDev func(dst, src netip.Addr) (int, error)
@@ -24,22 +24,9 @@ type mcRouter struct {
 	send     func(pkt []byte, oif int) error
 	now      func() time.Time
 
-	mu       sync.Mutex // guards devs, reported
-	devs     map[[2]netip.Addr]routeDev
-	reported map[reportKey]time.Time
+	mu   sync.Mutex // guards devs
+	devs map[[2]netip.Addr]routeDev
 }
-
-// reportKey is what an unresolved packet is reported for.
-type reportKey struct {
-	src, group netip.Addr
-	oif        int
-}
-
-// reportEvery is how often the packets of one (S, G) and interface are
-// reported while they stay unresolved. The kernel itself reports an
-// (S, G) once and then keeps its unresolved entry for 10 s
-// (ipmr_expire_process), so more would only cost system calls.
-const reportEvery = time.Second
 
 // routeDev is a cached answer of routeDev.
 type routeDev struct {
@@ -53,24 +40,14 @@ const routeDevTTL = time.Second
 
 func newMCRouter(routeDevice func(dst, src netip.Addr) (int, error), report, send func(pkt []byte, oif int) error) *mcRouter {
 	return &mcRouter{routeDev: routeDevice, report: report, send: send, now: time.Now,
-		devs: make(map[[2]netip.Addr]routeDev), reported: make(map[reportKey]time.Time)}
+		devs: make(map[[2]netip.Addr]routeDev)}
 }
 
-// ReportUnresolved implements vtep.MulticastReporter.
-func (r *mcRouter) ReportUnresolved(src, group netip.Addr, oif int, pkt []byte) {
-	k := reportKey{src, group, oif}
-	now := r.now()
-	r.mu.Lock()
-	if t, ok := r.reported[k]; ok && now.Sub(t) < reportEvery {
-		r.mu.Unlock()
-		return
-	}
-	if len(r.reported) > 1024 {
-		clear(r.reported)
-	}
-	r.reported[k] = now
-	r.mu.Unlock()
-	r.report(pkt, oif) // a failure is the packet's drop, already counted
+// Report implements vtep.MulticastReporter. A failure is the kernel's
+// count missing one packet, or its daemon not asked yet: the packet
+// itself is sent or held all the same, and the next one asks again.
+func (r *mcRouter) Report(src, group netip.Addr, oif int, pkt []byte) {
+	r.report(pkt, oif)
 }
 
 // ResolveHeld implements vtep.MulticastReporter.

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -24,6 +27,7 @@ const (
 	mrtInit   = 200 // MRT_INIT, MRT6_INIT
 	mrtAddVif = 202 // MRT_ADD_VIF, MRT6_ADD_MIF
 	mrtAddMFC = 204 // MRT_ADD_MFC, MRT6_ADD_MFC
+	mrtAssert = 207 // MRT_ASSERT, MRT6_ASSERT
 
 	viffUseIfindex = 0x8 // VIFF_USE_IFINDEX
 	mfcctlSize     = 60  // struct mfcctl
@@ -132,6 +136,21 @@ func (m *Mroute) AddMFC(src, group netip.Addr, iif int, oifs ...int) error {
 	return nil
 }
 
+// SetAssert turns on the reports of packets that arrive on an interface
+// other than their entry's incoming one (MRT_ASSERT and MRT6_ASSERT, as
+// pimd sets them): IGMPMSG_WRONGVIF and MRT6MSG_WRONGMIF, at most one per
+// entry in 3 s (MFC_ASSERT_THRESH), for an entry that has the interface
+// the packet came by among its outgoing ones.
+func (m *Mroute) SetAssert() error {
+	if err := syscall.SetsockoptInt(m.fd4, syscall.IPPROTO_IP, mrtAssert, 1); err != nil {
+		return fmt.Errorf("nstest: MRT_ASSERT: %w", err)
+	}
+	if err := syscall.SetsockoptInt(m.fd6, syscall.IPPROTO_IPV6, mrtAssert, 1); err != nil {
+		return fmt.Errorf("nstest: MRT6_ASSERT: %w", err)
+	}
+	return nil
+}
+
 // Upcall is a message the kernel's multicast routing sends its daemon
 // (struct igmpmsg, struct mrt6msg).
 type Upcall struct {
@@ -144,8 +163,15 @@ type Upcall struct {
 	Src, Group netip.Addr
 }
 
-// UpcallNoCache is IGMPMSG_NOCACHE and MRT6MSG_NOCACHE.
-const UpcallNoCache = 1
+// Upcall types.
+const (
+	// UpcallNoCache is IGMPMSG_NOCACHE and MRT6MSG_NOCACHE.
+	UpcallNoCache = 1
+	// UpcallWrongVif is IGMPMSG_WRONGVIF and MRT6MSG_WRONGMIF: a packet
+	// came by another interface than its entry's incoming one; Ifindex is
+	// the one it came by.
+	UpcallWrongVif = 2
+)
 
 // ReadUpcall waits up to timeout for the next upcall of family v6 (or
 // IPv4), skipping the IGMP and ICMPv6 packets the sockets also receive.
@@ -209,4 +235,75 @@ func (m *Mroute) parseUpcall(v6 bool, b []byte) (Upcall, bool) {
 		}
 	}
 	return u, true
+}
+
+// MFCStats is one cache entry's counters, as /proc/net/ip_mr_cache and
+// /proc/net/ip6_mr_cache show them (ipmr_mfc_seq_show).
+type MFCStats struct {
+	Group, Src netip.Addr
+	// Pkts and Bytes count the packets forwarding looked the entry up
+	// for; Wrong those of them that came by another interface than the
+	// entry's incoming one and were not the host's own (ip_mr_forward's
+	// wrong_if).
+	Pkts, Bytes, Wrong uint64
+}
+
+// MFCStats returns the counters of the cache entries of ns of family v6,
+// those of unresolved entries 0.
+func (ns *NS) MFCStats(t testing.TB, v6 bool) []MFCStats {
+	t.Helper()
+	f := "/proc/net/ip_mr_cache"
+	if v6 {
+		f = "/proc/net/ip6_mr_cache"
+	}
+	s, err := parseMFCCache(ns.Run(t, "cat", f), v6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// parseMFCCache parses ipmr_mfc_seq_show's table: a header line, then per
+// entry the group, the origin, the incoming vif, and the packet, byte and
+// wrong-interface counts. IPv4 addresses are the hexadecimal of the
+// address read as a host-order integer, IPv6 ones written out in full.
+func parseMFCCache(out string, v6 bool) ([]MFCStats, error) {
+	var stats []MFCStats
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) == 0 {
+			continue
+		}
+		if len(f) < 6 {
+			return nil, fmt.Errorf("nstest: multicast cache line %q: too few fields", line)
+		}
+		var s MFCStats
+		var addrs [2]netip.Addr
+		for j := range addrs {
+			var err error
+			if v6 {
+				if addrs[j], err = netip.ParseAddr(f[j]); err == nil && !addrs[j].Is6() {
+					err = fmt.Errorf("%v is not an IPv6 address", addrs[j])
+				}
+			} else {
+				var n uint64
+				n, err = strconv.ParseUint(f[j], 16, 32)
+				var b [4]byte
+				binary.NativeEndian.PutUint32(b[:], uint32(n))
+				addrs[j] = netip.AddrFrom4(b)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("nstest: multicast cache line %q: %w", line, err)
+			}
+		}
+		s.Group, s.Src = addrs[0], addrs[1]
+		for j, p := range []*uint64{&s.Pkts, &s.Bytes, &s.Wrong} {
+			var err error
+			if *p, err = strconv.ParseUint(f[3+j], 10, 64); err != nil {
+				return nil, fmt.Errorf("nstest: multicast cache line %q: %w", line, err)
+			}
+		}
+		stats = append(stats, s)
+	}
+	return stats, nil
 }
