@@ -66,11 +66,11 @@ func (r *MulticastReporter) Report(pkt []byte, oif int) error {
 	if !dst.IsMulticast() {
 		return fmt.Errorf("underlay: report %v: not a multicast group", dst)
 	}
-	return r.sendTo(false, payload, addr16(src), dst, oif)
+	return r.sendTo(false, payload, src, dst, oif)
 }
 
 // addr16 is a as putPktinfo takes it: IPv4 in the first 4 bytes.
-func addr16(a netip.Addr) *[16]byte {
+func addr16(a netip.Addr) [16]byte {
 	var b [16]byte
 	if a.Is6() {
 		b = a.As16()
@@ -78,7 +78,7 @@ func addr16(a netip.Addr) *[16]byte {
 		s4 := a.As4()
 		copy(b[:], s4[:])
 	}
-	return &b
+	return b
 }
 
 // Send sends the whole outer packet pkt (an IPv4 or IPv6 header on, its
@@ -96,13 +96,13 @@ func (r *MulticastReporter) Send(pkt []byte, oif int) error {
 	}
 	// The source goes to the route lookup too: an IPv6 route out of a
 	// device with no address of the group's scope has none to choose.
-	return r.sendTo(true, pkt, addr16(src), dst, oif)
+	return r.sendTo(true, pkt, src, dst, oif)
 }
 
-// sendTo sends p to dst out of oif, from src (nil: the route's), with
-// Send's raw socket of dst's family if raw, else Report's UDP socket to
-// its own port; it opens the socket on first use.
-func (r *MulticastReporter) sendTo(raw bool, p []byte, src *[16]byte, dst netip.Addr, oif int) error {
+// sendTo sends p to dst out of oif, from src, with Send's raw socket of
+// dst's family if raw, else Report's UDP socket to its own port; it opens
+// the socket on first use. It does not allocate once the socket is open.
+func (r *MulticastReporter) sendTo(raw bool, p []byte, src, dst netip.Addr, oif int) error {
 	fam, family := 0, 4
 	if dst.Is6() {
 		fam, family = 1, 6
@@ -126,7 +126,8 @@ func (r *MulticastReporter) sendTo(raw bool, p []byte, src *[16]byte, dst netip.
 		port = 0 // a raw socket's packets carry their own
 	}
 	var oob [64]byte
-	n := putPktinfo(oob[:], family, src, oif)
+	s16 := addr16(src)
+	n := putPktinfo(oob[:], family, &s16, oif)
 	scope := 0
 	if dst.Is6() && (dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast()) {
 		scope = oif

@@ -19,6 +19,7 @@ import (
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/fdb"
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/mroute"
 	"github.com/vtepd/vtep/tap"
 	"github.com/vtepd/vtep/underlay"
 )
@@ -303,6 +304,44 @@ func TestFloodAllocsZero(t *testing.T) {
 	}
 	if got := l.stats.TXPackets.Load(); got != 51*16*3 {
 		t.Errorf("tx_packets %d, want %d", got, 51*16*3)
+	}
+}
+
+// forwardingRouter routes every packet out of two interfaces and counts
+// what it is shown.
+type forwardingRouter struct{ reports int }
+
+func (r *forwardingRouter) RouteMulticast(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	return mroute.Forward, append(outs, 3, 4)
+}
+
+func (r *forwardingRouter) Report(src, group netip.Addr, oif int, pkt []byte) { r.reports++ }
+
+func (r *forwardingRouter) ResolveHeld(outs []int, src, group netip.Addr, oif int, ttl uint8) (mroute.Action, []int) {
+	return mroute.Unresolved, outs
+}
+
+func (r *forwardingRouter) SendResolved(pkt []byte, oif int) error { return nil }
+
+// TestMCRouteForwardAllocsZero: a link with mcroute sends a copy of each
+// frame out of each interface routing names and shows each to the
+// reporter without allocating, once its clone buffers exist.
+func TestMCRouteForwardAllocsZero(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	l, b, frames := encapRig(t, 256, 16, "group 233.252.0.1 dev lo10 mcroute")
+	r := &forwardingRouter{}
+	l.host.mrouter, l.host.mreport = r, r
+	for i := range frames {
+		frames[i][0] = 0xff // flooded to the group
+	}
+	fillTX(b, frames)
+	if a := testing.AllocsPerRun(50, func() { l.transmit(b, 16) }); a != 0 {
+		t.Errorf("%v allocations per routed batch", a)
+	}
+	if got, want := l.stats.TXPackets.Load(), uint64(51*16*2); got != want || r.reports != 51*16 {
+		t.Errorf("tx_packets %d, reports %d; want %d, %d", got, r.reports, want, 51*16)
 	}
 }
 

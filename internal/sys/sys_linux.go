@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -205,16 +206,41 @@ const (
 )
 
 // SendmsgTo sends the datagram p with ancillary data oob to (dst, port),
-// scope being the zone of a link-local IPv6 destination, without blocking.
-// It allocates: it is not for the datapath.
+// scope being the zone of a link-local IPv6 destination, without blocking
+// (MSG_DONTWAIT; a raw system call, see below). It does not allocate
+// unless it fails.
 func SendmsgTo(fd int, p, oob []byte, dst netip.Addr, port uint16, scope int) error {
-	var sa unix.Sockaddr
-	if dst.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(port), Addr: dst.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(port), Addr: dst.As16(), ZoneId: uint32(scope)}
+	var msg unix.Msghdr
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+		msg.Iov = &iov
+		msg.SetIovlen(1)
 	}
-	return os.NewSyscallError("sendmsg", unix.Sendmsg(fd, p, oob, sa, unix.MSG_DONTWAIT))
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	var sa4 unix.RawSockaddrInet4
+	var sa6 unix.RawSockaddrInet6
+	if dst.Is4() {
+		sa4.Family = unix.AF_INET
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], port)
+		sa4.Addr = dst.As4()
+		msg.Name, msg.Namelen = (*byte)(unsafe.Pointer(&sa4)), unix.SizeofSockaddrInet4
+	} else {
+		sa6.Family = unix.AF_INET6
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa6.Port))[:], port)
+		sa6.Addr = dst.As16()
+		sa6.Scope_id = uint32(scope)
+		msg.Name, msg.Namelen = (*byte)(unsafe.Pointer(&sa6)), unix.SizeofSockaddrInet6
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+	if e != 0 {
+		return os.NewSyscallError("sendmsg", e)
+	}
+	return nil
 }
 
 // SetInt sets an integer socket option.
