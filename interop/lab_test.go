@@ -356,12 +356,18 @@ type linkStats struct {
 // link show vx0`.
 func (h *host) Stats(t testing.TB) linkStats {
 	t.Helper()
+	return h.statsOf(t, vxDev)
+}
+
+// statsOf returns the counters of the host's link named name.
+func (h *host) statsOf(t testing.TB, name string) linkStats {
+	t.Helper()
 	switch h.kind {
 	case kindKernel:
-		st := h.ns.LinkStats(t, vxDev)
+		st := h.ns.LinkStats(t, name)
 		return linkStats{RX: st.RX, TX: st.TX}
 	default:
-		out := h.vtepd.Run(t, "-j", "-s", "link", "show", vxDev)
+		out := h.vtepd.Run(t, "-j", "-s", "link", "show", name)
 		var links []struct {
 			Stats64 *struct {
 				RX nstest.LinkCounters `json:"rx"`

@@ -66,17 +66,24 @@ func (e *VNIInUseError) Unwrap() error { return ErrExist }
 type RecvFlags = config.Flags
 
 // SocketKey identifies a shared VXLAN socket, the kernel's vxlan_sock:
-// one per (address family, UDP port, receive flags).
+// one per (address family, UDP port, receive flags, bound device).
 type SocketKey struct {
 	IPv6  bool
 	Port  uint16
 	Flags RecvFlags // a subset of config.RcvFlags
+	// Bind is the interface index of the L3 master device (VRF) of the
+	// links' lower device, which the sockets are bound to and whose
+	// routing table their packets use (sk_bound_dev_if); 0 for none.
+	Bind int
 }
 
 func (k SocketKey) String() string {
 	fam := "udp4"
 	if k.IPv6 {
 		fam = "udp6"
+	}
+	if k.Bind != 0 {
+		return fmt.Sprintf("%s:%d%%%d[%v]", fam, k.Port, k.Bind, k.Flags)
 	}
 	return fmt.Sprintf("%s:%d[%v]", fam, k.Port, k.Flags)
 }
@@ -202,6 +209,14 @@ type HostOptions struct {
 	// Ifindex resolves a lower device name ("dev") to an interface index
 	// for multicast joins; nil or 0 lets the Conn choose.
 	Ifindex func(name string) int
+	// L3Master returns the interface index of the L3 master device (a
+	// VRF) that is the interface ifindex or the first one above it in the
+	// chain of masters, 0 if there is none
+	// (l3mdev_master_upper_ifindex_by_index). A link's sockets are bound
+	// to that device of its lower device, as vxlan_sock_add binds the
+	// kernel's, so that an underlay in a VRF works; it is asked when the
+	// link is added and each time it comes up (vxlan_open). nil: no VRFs.
+	L3Master func(ifindex int) int
 	// Nexthops holds the kernel's nexthops that FDB entries with `nhid`
 	// point to; nil gives the Host an empty table. Update it with
 	// [Host.SetNexthops], which also deletes the entries of removed
@@ -268,6 +283,7 @@ type Host struct {
 	opener    Opener
 	neigh     Neighbors
 	ifindex   func(string) int
+	l3master  func(int) int
 	clock     fdb.Clock
 	nexthops  *nexthop.Table
 	mrouter   MulticastRouter
@@ -303,6 +319,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		opener:   opts.Opener,
 		neigh:    opts.Neighbors,
 		ifindex:  opts.Ifindex,
+		l3master: opts.L3Master,
 		clock:    opts.FDBClock,
 		nexthops: opts.Nexthops,
 		mrouter:  opts.MulticastRouter,
@@ -503,15 +520,53 @@ func (h *Host) Links() []*Link {
 	return ls
 }
 
-// socketKeys returns the keys of the sockets a link with cfg uses: one for
-// its family, or both families in external mode (vxlan_sock_add).
-func socketKeys(cfg *config.Link) []SocketKey {
+// socketKeys returns the keys of the sockets a link with cfg uses, bound
+// to device bind: one for its family, or both families in external mode
+// (vxlan_sock_add).
+func socketKeys(cfg *config.Link, bind int) []SocketKey {
 	fl := cfg.Flags() & config.RcvFlags
 	port := cfg.Port()
 	if cfg.External {
-		return []SocketKey{{IPv6: false, Port: port, Flags: fl}, {IPv6: true, Port: port, Flags: fl}}
+		return []SocketKey{{IPv6: false, Port: port, Flags: fl, Bind: bind}, {IPv6: true, Port: port, Flags: fl, Bind: bind}}
 	}
-	return []SocketKey{{IPv6: cfg.IsIPv6(), Port: port, Flags: fl}}
+	return []SocketKey{{IPv6: cfg.IsIPv6(), Port: port, Flags: fl, Bind: bind}}
+}
+
+// bindOf returns the device the sockets of a link with cfg are bound to:
+// the L3 master device of its lower device (vxlan_sock_add's
+// l3mdev_master_upper_ifindex_by_index), or 0.
+func (h *Host) bindOf(cfg *config.Link) int {
+	if h.l3master == nil || h.ifindex == nil || cfg.Dev == "" {
+		return 0
+	}
+	ifindex := h.ifindex(cfg.Dev)
+	if ifindex == 0 {
+		return 0
+	}
+	return h.l3master(ifindex)
+}
+
+// acquireSocketsLocked opens (or shares) the sockets of keys, all or none.
+func (h *Host) acquireSocketsLocked(keys []SocketKey) (*linkSockets, error) {
+	ls := &linkSockets{}
+	var socks []*socket
+	for _, k := range keys {
+		s, err := h.acquireSocketLocked(k)
+		if err != nil {
+			for _, s := range socks {
+				h.releaseSocketLocked(s)
+			}
+			return nil, err
+		}
+		socks = append(socks, s)
+		ls.bind = k.Bind
+		if k.IPv6 {
+			ls.s6 = s
+		} else {
+			ls.s4 = s
+		}
+	}
+	return ls, nil
 }
 
 // AddLink creates a link from cfg with dev as its overlay port, like `ip
@@ -551,28 +606,13 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 		return nil, err
 	}
 	// Open (or share) the sockets.
-	var socks []*socket
-	for _, k := range socketKeys(&cfg) {
-		s, err := h.acquireSocketLocked(k)
-		if err != nil {
-			for _, s := range socks {
-				h.releaseSocketLocked(s)
-			}
-			return nil, err
-		}
-		socks = append(socks, s)
+	ls, err := h.acquireSocketsLocked(socketKeys(&cfg, h.bindOf(&cfg)))
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range socks {
-		if s.key.IPv6 {
-			l.sock6 = s
-		} else {
-			l.sock4 = s
-		}
-	}
+	l.socks.Store(ls)
 	h.links[cfg.Name] = l
-	for _, s := range socks {
-		s.rebuildLocked()
-	}
+	ls.rebuildLocked()
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopFDB = cancel
 	h.wg.Add(1 + len(l.ports))
@@ -613,7 +653,7 @@ func (h *Host) acquireSocketLocked(k SocketKey) (*socket, error) {
 		return s, nil
 	}
 	for other := range h.sockets {
-		if other.IPv6 == k.IPv6 && other.Port == k.Port {
+		if other.IPv6 == k.IPv6 && other.Port == k.Port && other.Bind == k.Bind {
 			// vxlan_sock_add opens a second socket for other receive
 			// flags, and binding it fails. Several workers' sockets
 			// (SO_REUSEPORT) would join the first ones' group instead.
@@ -661,22 +701,20 @@ func (h *Host) DelLink(name string) error {
 		return fmt.Errorf("vtep: link %s: %w", name, ErrNotFound)
 	}
 	delete(h.links, name)
-	for _, s := range []*socket{l.sock4, l.sock6} {
-		if s != nil {
-			h.releaseSocketLocked(s)
-		}
-	}
+	l.socks.Load().releaseLocked(h)
 	h.mu.Unlock()
 	l.destroy()
 	return nil
 }
 
-// findLink returns the link that would receive a packet for vni on the
-// socket (family, port, flags): the target of local bypass
-// (vxlan_find_vni).
+// findLink returns the link that would receive a packet for vni from
+// interface ifindex on the socket (family, port, flags) bound to ifindex:
+// the target of local bypass (vxlan_find_vni). As in the kernel, the
+// socket must be bound to that very interface: the remote's, or the
+// sending link's bound device when the remote names none.
 func (h *Host) findLink(v6 bool, port uint16, flags config.Flags, vni header.VNI, ifindex int) *Link {
 	h.mu.Lock()
-	s := h.sockets[SocketKey{IPv6: v6, Port: port, Flags: flags & config.RcvFlags}]
+	s := h.sockets[SocketKey{IPv6: v6, Port: port, Flags: flags & config.RcvFlags, Bind: ifindex}]
 	h.mu.Unlock()
 	if s == nil {
 		return nil

@@ -248,7 +248,7 @@ func encapRig(tb testing.TB, size, n int, args string) (*Link, *txBatch, [][]byt
 func decapRig(tb testing.TB, size, n int, verified bool) (*socket, *rxBatch) {
 	// Encapsulate on a peer rig.
 	pl, pb, _ := encapRig(tb, size, n, "")
-	pc := pl.sock4.conn.(*nullConn)
+	pc := pl.sockFor(false).conn.(*nullConn)
 	pc.setKeep(true)
 	pl.transmit(pb, n)
 	pkts := pc.take()
@@ -263,7 +263,7 @@ func decapRig(tb testing.TB, size, n int, verified bool) (*socket, *rxBatch) {
 	for i, p := range pkts {
 		b.sizes[i] = copy(b.bufs[i][tap.Headroom:], p)
 	}
-	return l.sock4, b
+	return l.sockFor(false), b
 }
 
 // TestEncapAllocsZero: the steady-state transmit path allocates nothing
@@ -451,7 +451,7 @@ func FuzzTransmit(f *testing.F) {
 	r := newRig(f, true, "192.0.2.1")
 	l := r.link(f, "vx0", "id 42 local 192.0.2.1 remote 192.0.2.2 dstport 4789 proxy rsc l2miss l3miss gbp remcsumtx ttl inherit tos inherit df inherit")
 	r.h.neigh.(*MemNeighbors).Set("vx0", netip.MustParseAddr("10.1.0.2"), Neighbor{MAC: benchDstMAC, State: NUDReachable})
-	conn := l.sock4.conn.(*nullConn)
+	conn := l.sockFor(false).conn.(*nullConn)
 	conn.setKeep(true)
 	b := newTXBatch(1, r.h.bufSize)
 	f.Add(udpFrame(100, 1), uint32(0), uint16(0), uint16(0))
@@ -576,7 +576,7 @@ func TestLoopTurnsAllocsZero(t *testing.T) {
 			}
 
 			// Receive: the packets a peer sent, from a replaying Conn.
-			pc := l.sock4.conn.(*nullConn)
+			pc := l.sockFor(false).conn.(*nullConn)
 			pc.setKeep(true)
 			l.transmit(b, 64)
 			pkts := pc.take()
@@ -591,7 +591,7 @@ func TestLoopTurnsAllocsZero(t *testing.T) {
 			rl.fdb.Learn(benchSrcMAC, 42, netip.MustParseAddr("192.0.2.1"), 0)
 			rb := newRXBatch(64, r.h.bufSize)
 			conn := &replay{pkts: pkts}
-			if a := testing.AllocsPerRun(50, func() { rl.sock4.receiveBatch(conn, rb) }); a != 0 {
+			if a := testing.AllocsPerRun(50, func() { rl.sockFor(false).receiveBatch(conn, rb) }); a != 0 {
 				t.Errorf("%s: receive turn: %v allocations", name, a)
 			}
 			if got := rl.stats.RXPackets.Load(); got != 51*64 {
@@ -633,7 +633,7 @@ func BenchmarkLoopTurn(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/pkt")
 			})
-			pc := l.sock4.conn.(*nullConn)
+			pc := l.sockFor(false).conn.(*nullConn)
 			pc.setKeep(true)
 			l.transmit(tb, 64)
 			pkts := pc.take()
@@ -651,7 +651,7 @@ func BenchmarkLoopTurn(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(size * 64))
 				for b.Loop() {
-					rl.sock4.receiveBatch(conn, rb)
+					rl.sockFor(false).receiveBatch(conn, rb)
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/pkt")
 			})

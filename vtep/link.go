@@ -33,7 +33,7 @@ type Link struct {
 	up    atomic.Bool
 	gone  atomic.Bool
 
-	sock4, sock6 *socket // immutable after AddLink
+	socks atomic.Pointer[linkSockets] // replaced only by SetUp(true), while down
 
 	stats     Stats
 	vniStats  VNIStats // the link's VNI (without vnifilter)
@@ -263,13 +263,21 @@ func (l *Link) SetUp(up bool) error {
 	}
 	st := l.state.Load()
 	if up {
+		if err := l.rebind(); err != nil {
+			return err
+		}
 		if err := l.joinGroups(st); err != nil {
 			return err
 		}
 		l.up.Store(true)
+		l.rebuildVNITables()
 		return nil
 	}
+	// vxlan_stop → vxlan_sock_release → vxlan_vs_del_dev: a link that is
+	// down is in no socket's VNI table, so its VNI is not found there and
+	// local bypass to it fails at the sender.
 	l.up.Store(false)
+	l.rebuildVNITables()
 	l.leaveGroups(st)
 	l.fdb.FlushDown()
 	return nil
@@ -300,7 +308,7 @@ func (l *Link) groupUsed(group netip.Addr, ifindex int) bool {
 		if o == l || !o.up.Load() {
 			continue
 		}
-		if o.sock4 != l.sock4 || o.sock6 != l.sock6 {
+		if !l.socks.Load().same(o.socks.Load()) {
 			continue
 		}
 		ost := o.state.Load()
@@ -317,10 +325,76 @@ func (l *Link) groupUsed(group netip.Addr, ifindex int) bool {
 }
 
 func (l *Link) sockFor(v6 bool) *socket {
+	ls := l.socks.Load()
 	if v6 {
-		return l.sock6
+		return ls.s6
 	}
-	return l.sock4
+	return ls.s4
+}
+
+// linkSockets are the sockets a link receives and sends on: its family's,
+// or both in external mode, bound to device bind.
+type linkSockets struct {
+	s4, s6 *socket
+	bind   int
+}
+
+func (ls *linkSockets) uses(s *socket) bool { return s != nil && (ls.s4 == s || ls.s6 == s) }
+
+func (ls *linkSockets) same(o *linkSockets) bool { return ls.s4 == o.s4 && ls.s6 == o.s6 }
+
+// rebuildLocked recomputes the VNI tables of the sockets. The host lock is
+// held.
+func (ls *linkSockets) rebuildLocked() {
+	for _, s := range []*socket{ls.s4, ls.s6} {
+		if s != nil {
+			s.rebuildLocked()
+		}
+	}
+}
+
+// releaseLocked lets go of the sockets, closing those no other link uses.
+// The host lock is held.
+func (ls *linkSockets) releaseLocked(h *Host) {
+	for _, s := range []*socket{ls.s4, ls.s6} {
+		if s != nil {
+			h.releaseSocketLocked(s)
+		}
+	}
+}
+
+// rebind moves the link, which is down, to sockets bound to the L3 master
+// device its lower device has now, if that changed: the kernel finds or
+// opens the link's sockets each time it comes up (vxlan_open →
+// vxlan_sock_add), so a lower device moved into or out of a VRF takes
+// effect on the next `ip link set up`.
+func (l *Link) rebind() error {
+	h := l.host
+	cfg := l.state.Load().cfg
+	bind := h.bindOf(&cfg)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := l.socks.Load()
+	if bind == old.bind && (old.s4 != nil || old.s6 != nil) {
+		return nil
+	}
+	// The old sockets go first: a port's unbound socket and one bound to
+	// a device cannot both be bound without SO_REUSEPORT.
+	old.releaseLocked(h)
+	ls, err := h.acquireSocketsLocked(socketKeys(&cfg, bind))
+	if err != nil {
+		// Back to the sockets it had; failing that, none, and the next
+		// `up` tries again.
+		back, berr := h.acquireSocketsLocked(socketKeys(&cfg, old.bind))
+		if berr != nil {
+			back = &linkSockets{bind: old.bind}
+		}
+		l.socks.Store(back)
+		return err
+	}
+	l.socks.Store(ls)
+	h.log.Info("link sockets bound anew (bind: the VRF of the lower device, 0 for none)", "link", l.name, "bind", bind, "was", old.bind)
+	return nil
 }
 
 func (l *Link) joinGroups(st *linkState) error {
@@ -668,9 +742,17 @@ func (l *Link) write(q int, bufs [][]byte, metas []tap.Meta, offset int) int {
 func (l *Link) rebuildVNITables() {
 	l.host.mu.Lock()
 	defer l.host.mu.Unlock()
-	for _, s := range []*socket{l.sock4, l.sock6} {
+	l.socks.Load().rebuildLocked()
+}
+
+// SocketKeys returns the keys of the sockets the link uses now.
+func (l *Link) SocketKeys() []SocketKey {
+	ls := l.socks.Load()
+	var ks []SocketKey
+	for _, s := range []*socket{ls.s4, ls.s6} {
 		if s != nil {
-			s.rebuildLocked()
+			ks = append(ks, s.key)
 		}
 	}
+	return ks
 }

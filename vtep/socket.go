@@ -89,7 +89,7 @@ func newSocket(h *Host, k SocketKey, conns []underlay.Conn) *socket {
 func (s *socket) rebuildLocked() {
 	t := &vniTable{m: make(map[header.VNI]*Link)}
 	for _, l := range s.host.links {
-		if l.sock4 != s && l.sock6 != s {
+		if !l.up.Load() || !l.socks.Load().uses(s) {
 			continue
 		}
 		st := l.state.Load()

@@ -459,7 +459,13 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	// Local bypass (encap_bypass_if_local), only without tunnel metadata:
 	// the remote is one of this host's addresses.
 	if ti == nil && st.localBypass && !dstIP.IsMulticast() && l.host.isLocal(dstIP) {
-		dl := l.host.findLink(v6, dport, st.flags, vni, oif)
+		// The route's interface: the remote's, else the device the
+		// link's sockets are bound to.
+		rif := oif
+		if rif == 0 {
+			rif = l.socks.Load().bind
+		}
+		dl := l.host.findLink(v6, dport, st.flags, vni, rif)
 		if dl == nil {
 			l.drop(DropBypassNoLink, vs)
 			return

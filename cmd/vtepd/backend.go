@@ -40,7 +40,7 @@ func (d *daemon) infoLocked(dl *dlink, stats bool) control.LinkInfo {
 			li.Stats.Counters[i] = control.Counter{Name: c.Name, Value: c.Value}
 		}
 		if io, ok := d.sys.(ioCounterer); ok {
-			li.Stats.Counters = append(li.Stats.Counters, io.ioCounters(dl.dev, &cfg)...)
+			li.Stats.Counters = append(li.Stats.Counters, io.ioCounters(dl.dev, dl.link.SocketKeys())...)
 		}
 	}
 	return li

@@ -84,6 +84,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		Opener:            sys.Opener(),
 		Neighbors:         neighbors{d.neigh},
 		Ifindex:           d.ifindexOf,
+		L3Master:          d.l3masterOf,
 		DefaultTTL:        defaultTTL,
 		Workers:           workers,
 		Logger:            log,
@@ -113,6 +114,31 @@ func (d *daemon) ifindexOf(name string) int {
 	}
 	return l.Index
 }
+
+// l3masterOf returns the VRF that is interface ifindex or the first one
+// above it in its chain of masters, 0 if none
+// (l3mdev_master_upper_ifindex_by_index): the device a link's sockets are
+// bound to.
+func (d *daemon) l3masterOf(ifindex int) int {
+	for range maxMasterDepth {
+		l, err := d.sys.LinkByIndex(ifindex)
+		if err != nil {
+			return 0
+		}
+		if l.Kind == "vrf" {
+			return l.Index
+		}
+		if l.MasterIndex == 0 {
+			return 0
+		}
+		ifindex = l.MasterIndex
+	}
+	return 0
+}
+
+// maxMasterDepth bounds the walk up a chain of masters (a port of a bond
+// in a bridge in a VRF is three steps).
+const maxMasterDepth = 8
 
 // close deletes every link (removing their interfaces) and stops the
 // datapath.

@@ -40,6 +40,8 @@ type memSystem struct {
 	pipes map[string]*tap.Pipe
 	// nexthops are the kernel's nexthops Nexthops returns.
 	nexthops []nexthop.Nexthop
+	// opened are the keys of the sockets the Opener opened.
+	opened []vtep.SocketKey
 
 	host *underlay.MemHost
 }
@@ -116,6 +118,9 @@ func (s *memSystem) OpenTAP(name string, mac header.MAC, mtu int) (tap.Device, i
 
 func (s *memSystem) Opener() vtep.Opener {
 	return vtep.OpenerFunc(func(k vtep.SocketKey) (underlay.Conn, error) {
+		s.mu.Lock()
+		s.opened = append(s.opened, k)
+		s.mu.Unlock()
 		return s.host.Listen(underlay.ListenConfig{IPv6: k.IPv6, Port: k.Port})
 	})
 }
@@ -947,5 +952,59 @@ fdb:
 	err := d.applyConfig(loadConfig(t, base+`  - {mac: "02:00:00:00:00:09", dev: vxn, nhid: 99}`+"\n"))
 	if err == nil || !strings.Contains(err.Error(), "fdb add 02:00:00:00:00:09 dev vxn nhid 99 (line 6): Error: Nexthop id does not exist.") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestLinkSocketsBoundToTheVRFOfTheLowerDevice: a link's sockets are bound
+// to the VRF its lower device is enslaved to, directly or through the
+// masters above it (l3mdev_master_upper_ifindex_by_index), as the kernel
+// binds its vxlan socket; the binding is taken again when the link comes
+// up (vxlan_open), as test_vxlan_under_vrf.sh relies on.
+func TestLinkSocketsBoundToTheVRFOfTheLowerDevice(t *testing.T) {
+	ctx := context.Background()
+	d, s, b := newTestDaemon(t)
+	vrf := s.addIface("vrf-ul", 65575)
+	br := s.addIface("br0", 1500)
+	eth1 := s.addIface("eth1", 1500)
+	s.change(vrf, "vrf", func(l *kernelnet.Link) { l.Kind = "vrf" })
+	s.change(br, "bridge", func(l *kernelnet.Link) { l.Kind, l.MasterIndex = "bridge", vrf })
+	s.change(eth1, "port", func(l *kernelnet.Link) { l.MasterIndex = br })
+	eth0 := d.ifindexOf("eth0")
+	for _, tc := range []struct{ ifindex, want int }{{eth0, 0}, {vrf, vrf}, {br, vrf}, {eth1, vrf}, {99, 0}} {
+		if got := d.l3masterOf(tc.ifindex); got != tc.want {
+			t.Errorf("l3masterOf(%d) = %d, want %d", tc.ifindex, got, tc.want)
+		}
+	}
+	opened := func() []vtep.SocketKey {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		o := s.opened
+		s.opened = nil
+		return o
+	}
+	li, err := b.AddLink(ctx, parseLink(t, "vx0", "id 42 local 10.0.0.1 dev eth1 dstport 4789"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := opened(), []vtep.SocketKey{{Port: 4789, Bind: vrf}}; !slices.Equal(got, want) {
+		t.Errorf("opened %v, want %v", got, want)
+	}
+	// eth1 leaves the bridge; ip link set vx0 down; ip link set vx0 up.
+	s.change(eth1, "nomaster", func(l *kernelnet.Link) { l.MasterIndex = 0 })
+	for _, up := range []bool{false, true} {
+		s.change(li.Index, "ip", func(l *kernelnet.Link) {
+			if up {
+				l.Flags |= syscall.IFF_UP
+			} else {
+				l.Flags &^= syscall.IFF_UP
+			}
+		})
+		s.notify(d, li.Index)
+	}
+	if got, want := opened(), []vtep.SocketKey{{Port: 4789}}; !slices.Equal(got, want) {
+		t.Errorf("after leaving the VRF and coming up: opened %v, want %v", got, want)
+	}
+	if li, _ = b.Link(ctx, "vx0", false); !li.Up {
+		t.Error("link not up")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/control"
 	"github.com/vtepd/vtep/gro"
 	"github.com/vtepd/vtep/tap"
@@ -16,14 +15,14 @@ import (
 // I/O layer under a link (its TAP and its UDP sockets), appended to the
 // datapath's in `vtep -s link show`. The in-memory system has none.
 type ioCounterer interface {
-	ioCounters(dev tap.Device, cfg *config.Link) []control.Counter
+	ioCounters(dev tap.Device, keys []vtep.SocketKey) []control.Counter
 }
 
 // ioCounters returns the counters of dev, summed over its queues, then
 // those of the UDP sockets cfg uses, summed over the sockets sharing each
 // port. The sockets are shared by every link with the same port and
 // receive flags (the kernel's vxlan_sock), so their counters are too.
-func (s *linuxSystem) ioCounters(dev tap.Device, cfg *config.Link) []control.Counter {
+func (s *linuxSystem) ioCounters(dev tap.Device, keys []vtep.SocketKey) []control.Counter {
 	var ts tap.StatsSnapshot
 	var gs gro.Stats
 	if mq, ok := dev.(multiQueueTAP); ok {
@@ -33,7 +32,7 @@ func (s *linuxSystem) ioCounters(dev tap.Device, cfg *config.Link) []control.Cou
 		}
 	}
 	var us underlay.StatsSnapshot
-	for _, k := range linkSocketKeys(cfg) {
+	for _, k := range keys {
 		for _, c := range s.socks.get(k) {
 			addUDPStats(&us, c.Stats())
 		}
@@ -41,18 +40,6 @@ func (s *linuxSystem) ioCounters(dev tap.Device, cfg *config.Link) []control.Cou
 	out := make([]control.Counter, 0, numTAPCounters+numUDPCounters)
 	out = appendTAPCounters(out, ts, gs)
 	return appendUDPCounters(out, us)
-}
-
-// linkSocketKeys returns the keys of the sockets a link with cfg uses, as
-// the datapath computes them: its family's, or both in external mode
-// (vxlan_sock_add).
-func linkSocketKeys(cfg *config.Link) []vtep.SocketKey {
-	fl := cfg.Flags() & config.RcvFlags
-	port := cfg.Port()
-	if cfg.External {
-		return []vtep.SocketKey{{IPv6: false, Port: port, Flags: fl}, {IPv6: true, Port: port, Flags: fl}}
-	}
-	return []vtep.SocketKey{{IPv6: cfg.IsIPv6(), Port: port, Flags: fl}}
 }
 
 // sockRegistry remembers the UDP sockets the opener opened for each

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -143,9 +144,18 @@ func (s *linuxSystem) Opener() vtep.Opener {
 		if k.IPv6 {
 			fam = 6
 		}
+		dev := ""
+		if k.Bind != 0 {
+			l, err := s.LinkByIndex(k.Bind)
+			if err != nil {
+				return nil, fmt.Errorf("binding to the VRF of the lower device: %w", err)
+			}
+			dev = l.Name
+		}
 		c, err := underlay.ListenUDP(underlay.Options{
 			Family:            fam,
 			Port:              k.Port,
+			Device:            dev,
 			ReusePort:         s.workers > 1,
 			ZeroChecksum6RX:   k.Flags&config.FlagUDPZeroCsum6RX != 0,
 			DisableGRO:        !s.offload,
