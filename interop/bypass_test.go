@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ func TestLocalBypassNeedsASocketBoundToTheRemotesInterface(t *testing.T) {
 			ns.LinkUp(t, l[0])
 		}
 		ns.AddAddr(t, "vxa", netip.MustParsePrefix("192.168.9.1/24"))
-		for i, m := range []string{"02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:04"} {
-			ns.IP(t, "neigh", "add", "192.168.9."+string(rune('2'+i)), "lladdr", m, "dev", "vxa", "nud", "permanent")
+		for i := 2; i <= 4; i++ {
+			ns.IP(t, "neigh", "add", fmt.Sprintf("192.168.9.%d", i), "lladdr", fmt.Sprintf("02:00:00:00:00:%02d", i), "dev", "vxa", "nud", "permanent")
 		}
 		run("fdb", "add", "02:00:00:00:00:03", "dev", "vxa", "dst", "10.0.0.1", "vni", "20")
 		run("fdb", "add", "02:00:00:00:00:04", "dev", "vxa", "dst", "10.0.0.1", "vni", "20", "via", "v0")
