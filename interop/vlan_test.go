@@ -3,6 +3,7 @@ package interop
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -119,7 +120,6 @@ func bpfMov(dst, src uint8) bpfInsn {
 func bpfCall(fn int32) bpfInsn { return bpfInsn{code: unix.BPF_JMP | unix.BPF_CALL, imm: fn} }
 func bpfExit() bpfInsn         { return bpfInsn{code: unix.BPF_JMP | unix.BPF_EXIT} }
 
-
 // bpfLoadSchedCLS loads a BPF_PROG_TYPE_SCHED_CLS program and returns its
 // file descriptor; a refusal carries the verifier's log.
 func bpfLoadSchedCLS(insns []bpfInsn) (int, error) {
@@ -201,7 +201,7 @@ func TestTCPOverVLAN(t *testing.T) {
 					}
 					return false
 				})
-				transferBothWays(t, h1, h2, 20<<20)
+				transferBothWays(t, h1, h2, vlanTransferSize(t))
 				settle(t, c)
 				c.close()
 				if tagged.Load() == 0 || other.Load() != 0 {
@@ -223,4 +223,13 @@ func TestTCPOverVLAN(t *testing.T) {
 			})
 		}
 	})
+}
+
+// vlanTransferSize is 20 MB, or $VTEP_INTEROP_TRANSFER_MB when set (to
+// time a longer transfer).
+func vlanTransferSize(t testing.TB) int64 {
+	if os.Getenv("VTEP_INTEROP_TRANSFER_MB") != "" {
+		return transferSize(t)
+	}
+	return 20 << 20
 }

@@ -131,7 +131,7 @@ func (s *sender) flowRun(i int) int {
 		return 0
 	}
 	p := &s.pk[i]
-	if p.zeroCsum || p.plen == 0 || p.flow != 0 || isMulticast(s.c.family, &p.dst) || s.refusedBefore(p) {
+	if !flowable(s.c.family, p) || (p.df && s.refusedBefore(p)) {
 		return 0
 	}
 	limit := 65535 - ipv4HeaderLen - udpHeaderLen
@@ -154,6 +154,13 @@ func (s *sender) flowRun(i int) int {
 		return 0
 	}
 	return n
+}
+
+// flowable reports whether a flow socket can send packet p as the raw
+// socket would: with a UDP checksum, a payload, IPv6 flow label 0, to a
+// unicast destination.
+func flowable(family int, p *txPkt) bool {
+	return !p.zeroCsum && p.plen != 0 && p.flow == 0 && !isMulticast(family, &p.dst)
 }
 
 func isMulticast(family int, a *[16]byte) bool {
@@ -277,34 +284,20 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 	s.flowErr = false
 	p := &s.pk[i]
 	fs := s.flowSocket(p)
-	if fs == nil {
+	if fs == nil || !s.syncFlowDF(fs, p) {
 		return 0, nil
 	}
-	if df := b2i(p.df); s.c.family == 4 && df != fs.df {
-		v := sys.IP_PMTUDISC_DONT
-		if df == 1 {
-			v = sys.IP_PMTUDISC_DO
-		}
-		var err error
-		fs.rc.Control(func(fd uintptr) { err = sys.SetInt(int(fd), sys.SOL_IP, sys.IP_MTU_DISCOVER, v) })
-		if err != nil {
-			return 0, nil
-		}
-		fs.df = df
+	if s.refusedBefore(p) {
+		// Too big for the path (flowRun leaves such runs with DF set to
+		// the raw socket): plain datagrams that IP fragments.
+		return s.sendFlowPlain(fs, bufs, offset, i, run)
 	}
-	if len(s.fiov) < run {
-		s.fiov = make([]sys.Iovec, gsoMaxSegments)
-	}
-	for k := range run {
-		q := &s.pk[i+k]
-		b := bufs[i+k][offset:]
-		sys.SetIovec(&s.fiov[k], b[q.hl:q.hl+q.plen])
-	}
+	s.flowIovecs(bufs, offset, i, run)
 	h := &s.fmsg[0].Hdr
 	h.Name, h.Namelen = nil, 0
 	h.Iov = &s.fiov[0]
 	h.SetIovlen(run)
-	n := s.putFlowCmsgs(p)
+	n := s.putFlowCmsgs(p, true)
 	h.Control = &s.fctrl[0]
 	h.SetControllen(n)
 	for attempt := 0; ; attempt++ {
@@ -333,12 +326,17 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 			return 0, nil
 		case s.ferr == sys.EMSGSIZE || s.ferr == sys.EINVAL:
 			// The segment size is above the path MTU (udp_send_skb
-			// refuses the whole send; older kernels say EINVAL). The
-			// caller sends the run raw, which hands datagrams with DF
-			// clear to the UDP socket to be fragmented and drops those
-			// with DF set, one by one, as for any other too-big packet.
-			// Runs of this size are not tried with GSO again for a while.
+			// refuses the whole send; older kernels say EINVAL). With DF
+			// clear the run goes out from this socket as plain
+			// datagrams, which IP fragments, keeping the flow's source
+			// port as the kernel's vxlan does. With DF set the caller
+			// sends it raw, which drops and counts each datagram as any
+			// other too-big packet. Runs of this size are not tried
+			// with GSO again for a while.
 			s.noteTooBig(p)
+			if !p.df {
+				return s.sendFlowPlain(fs, bufs, offset, i, run)
+			}
 			return 0, nil
 		}
 		s.c.stats.TxErrors.Add(uint64(run))
@@ -375,9 +373,96 @@ func (s *sender) sendFlowFn(fd uintptr) bool {
 	}
 }
 
-// putFlowCmsgs writes TOS/TCLASS, TTL/HOPLIMIT and UDP_SEGMENT for a flow
-// send.
-func (s *sender) putFlowCmsgs(p *txPkt) int {
+// syncFlowDF sets the flow socket's IPv4 DF behaviour to packet p's; false
+// means the socket refused.
+func (s *sender) syncFlowDF(fs *flowSock, p *txPkt) bool {
+	df := b2i(p.df)
+	if s.c.family != 4 || df == fs.df {
+		return true
+	}
+	v := sys.IP_PMTUDISC_DONT
+	if df == 1 {
+		v = sys.IP_PMTUDISC_DO
+	}
+	var err error
+	fs.rc.Control(func(fd uintptr) { err = sys.SetInt(int(fd), sys.SOL_IP, sys.IP_MTU_DISCOVER, v) })
+	if err != nil {
+		return false
+	}
+	fs.df = df
+	return true
+}
+
+// flowIovecs points s.fiov[0:run] at the UDP payloads of packets i..i+run-1.
+func (s *sender) flowIovecs(bufs [][]byte, offset, i, run int) {
+	if len(s.fiov) < gsoMaxSegments {
+		s.fiov = make([]sys.Iovec, gsoMaxSegments)
+	}
+	for k := range run {
+		q := &s.pk[i+k]
+		b := bufs[i+k][offset:]
+		sys.SetIovec(&s.fiov[k], b[q.hl:q.hl+q.plen])
+	}
+}
+
+// sendFlowPlain sends packets i..i+run-1 (one flow, DF clear, at most
+// gsoMaxSegments) from the flow's socket as plain datagrams in one
+// sendmmsg: larger than the path MTU, they are fragmented by IP, and keep
+// the flow's source port. It uses the message arrays, which hold no queued
+// raw messages when it runs. It returns the number sent; 0 with s.flowErr
+// false means nothing was sent and the caller sends them raw.
+func (s *sender) sendFlowPlain(fs *flowSock, bufs [][]byte, offset, i, run int) (int, error) {
+	p := &s.pk[i]
+	s.flowIovecs(bufs, offset, i, run)
+	n := s.putFlowCmsgs(p, false)
+	for k := range run {
+		h := &s.msgs[k].Hdr
+		h.Name, h.Namelen = nil, 0 // connected
+		h.Iov = &s.fiov[k]
+		h.SetIovlen(1)
+		h.Control = &s.fctrl[0]
+		h.SetControllen(n)
+	}
+	defer func() {
+		for k := range run {
+			s.msgs[k].Hdr.Name = &s.names[k][0]
+		}
+	}()
+	sent, refused := 0, false
+	for done := 0; done < run; {
+		s.vlen, s.sent, s.err = run, done, nil
+		if err := fs.rc.Write(s.fnRaw); err != nil {
+			// The flow socket itself is gone; forget it.
+			s.dropFlow(p)
+			if sent == 0 {
+				return 0, nil
+			}
+			s.c.stats.TxErrors.Add(uint64(run - done))
+			s.flowErr = true
+			break
+		}
+		sent += s.sent - done
+		done = s.sent
+		switch {
+		case s.err == nil:
+		case s.err == sys.ECONNREFUSED && !refused:
+			// An ICMP port unreachable for an earlier send was
+			// reported on this connected socket; this send did not
+			// happen.
+			refused = true
+		default:
+			s.c.stats.TxErrors.Add(1)
+			s.flowErr = true
+			done++
+		}
+	}
+	s.c.stats.TxFallback.Add(uint64(sent))
+	return sent, nil
+}
+
+// putFlowCmsgs writes TOS/TCLASS, TTL/HOPLIMIT and, for a GSO send,
+// UDP_SEGMENT for a flow send.
+func (s *sender) putFlowCmsgs(p *txPkt, gso bool) int {
 	b := s.fctrl[:]
 	clear(b)
 	n := 0
@@ -387,6 +472,9 @@ func (s *sender) putFlowCmsgs(p *txPkt) int {
 	} else {
 		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_TCLASS, int32(p.tos))
 		n += putCmsgInt(b[n:], sys.SOL_IPV6, sys.IPV6_HOPLIMIT, int32(p.ttl))
+	}
+	if !gso {
+		return n
 	}
 	d := putCmsgHdr(b[n:], sys.SOL_UDP, sys.UDP_SEGMENT, 2)
 	putNative16(d, uint16(p.plen))

@@ -349,9 +349,20 @@ func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 			// still to send raw, send this one, then queue them again.
 			p.fallback = true
 			rest := copy(s.idx, s.first[done+1:m])
-			s.one[0] = i
-			n, err := s.writeUDP(bufs, offset, s.one[:])
-			s.c.stats.TxFallback.Add(uint64(n))
+			// From the flow's own socket when it can have one, which
+			// keeps the source port, else from the bound socket.
+			n, err := 0, error(nil)
+			s.flowErr = false
+			if s.c.gso.Load() && flowable(s.c.family, p) {
+				if fs := s.flowSocket(p); fs != nil && s.syncFlowDF(fs, p) {
+					n, err = s.sendFlowPlain(fs, bufs, offset, i, 1)
+				}
+			}
+			if n == 0 && !s.flowErr {
+				s.one[0] = i
+				n, err = s.writeUDP(bufs, offset, s.one[:])
+				s.c.stats.TxFallback.Add(uint64(n))
+			}
 			sent += n
 			if err != nil {
 				return sent, err
