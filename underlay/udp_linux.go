@@ -29,9 +29,13 @@ const (
 	// flow goes out as one UDP_SEGMENT send from a UDP socket bound to that
 	// flow's own source address and port (see flow_linux.go), so GSO does
 	// not cost the per-flow source port; the kernel then picks the IPv4 IDs.
-	// A packet larger than the route MTU is refused by raw sockets; when
-	// its DF bit is clear it is sent through the UDP socket instead, so the
-	// kernel fragments it (with the bound port as source port).
+	// A packet larger than the route MTU is refused by raw sockets (and a
+	// run of them by UDP_SEGMENT); when its DF bit is clear it is sent as a
+	// plain datagram from its flow's socket instead, a run of them in one
+	// sendmmsg, so the kernel fragments it and it keeps its source port.
+	// Only a packet no flow socket can send (no UDP checksum, an IPv6 flow
+	// label, a group, a port already bound, GSO off) goes through the
+	// bound UDP socket, with the bound port as source port.
 	SendRaw
 	// SendUDP sends the UDP payload from the bound UDP socket. The source
 	// port is the bound port (not the datapath's per-flow port), the IPv4
@@ -123,7 +127,7 @@ type Stats struct {
 	RxTruncated atomic.Uint64 // datagrams dropped: MSG_TRUNC/MSG_CTRUNC
 	TxPackets   atomic.Uint64 // packets sent
 	TxGSOSends  atomic.Uint64 // UDP_SEGMENT sends (each carries ≥2 packets)
-	TxFallback  atomic.Uint64 // raw-mode packets sent through the UDP socket (too big, DF clear)
+	TxFallback  atomic.Uint64 // raw-mode packets sent from a UDP socket instead (too big, DF clear)
 	TxMalformed atomic.Uint64 // packets dropped: outer header not IPv4/IPv6+UDP of this family
 	TxErrors    atomic.Uint64 // packets the kernel refused (EMSGSIZE, unreachable, ...)
 	// TxFlowSockets counts per-flow GSO sockets opened (SendRaw), and
