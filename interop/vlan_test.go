@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -135,7 +136,17 @@ func bpfLoadSchedCLS(insns []bpfInsn) (int, error) {
 	ne.PutUint32(attr[28:], uint32(len(log)))
 	ne.PutUint64(attr[32:], uint64(uintptr(unsafe.Pointer(&log[0]))))
 	copy(attr[48:64], "vtep_vlan")
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	// The verifier gives up with EAGAIN when a signal is pending, and the
+	// Go runtime signals its threads (preemption): try again, as libbpf
+	// does.
+	var fd uintptr
+	var errno syscall.Errno
+	for range 50 {
+		fd, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		if errno != unix.EAGAIN {
+			break
+		}
+	}
 	runtime.KeepAlive(insns)
 	runtime.KeepAlive(license)
 	if errno != 0 {
