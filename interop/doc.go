@@ -16,7 +16,9 @@
 // tools/testing/selftests/net/forwarding/vxlan_bridge_1d.sh (flooding,
 // static unicast, envelope TTL and TOS, the RFC 6040 ECN tables, learning
 // and ageing), vxlan_bridge_1d_port_8472.sh and vxlan_bridge_1d_ipv6.sh
-// (ports and IPv6 underlay), and the GBP mark mapping of
+// (ports and IPv6 underlay), l2_tos_ttl_inherit.sh (envelope TOS and TTL,
+// inherited or fixed, for IPv4, IPv6 and ARP payloads, untagged and
+// 802.1Q-tagged), and the GBP mark mapping of
 // drivers/net/vxlan/vxlan_core.c (vxlan_build_gbp_hdr, vxlan_parse_gbp_hdr).
 // A TAP carries no skb->mark, so a vtep link sends the mark of its
 // `gbpmark` option (vtep's extension to the grammar) and shows received
@@ -24,6 +26,8 @@
 // What mausezahn and tc flower counters do in the selftests is done here
 // with AF_PACKET sockets opened inside the namespaces: frames are injected
 // into a device and captured frames are parsed with the header package.
+// What VLAN devices do (the kernels this runs on have none) is done with
+// tcx eBPF programs that push and pop tags on vx0 (vlan_test.go).
 //
 // The package contains only tests. They need root (network namespaces,
 // veth, TAP) and iproute2; they skip with a message saying so otherwise.
