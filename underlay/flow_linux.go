@@ -318,9 +318,9 @@ func (s *sender) sendFlow(bufs [][]byte, offset, i, run int) (int, error) {
 		case s.ferr == sys.EIO:
 			// udp_send_skb cannot segment on this path (no checksum
 			// offload before Linux 6.11, an IPsec route): no UDP GSO
-			// from now on. The flow sockets will not be used again;
-			// close them so that they stop holding their ports. The
-			// caller sends the run raw.
+			// from now on. The flow sockets will be used again only for
+			// datagrams above the path MTU; close them so that they
+			// stop holding their ports. The caller sends the run raw.
 			s.c.gso.Store(false)
 			s.flows.release()
 			return 0, nil

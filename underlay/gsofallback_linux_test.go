@@ -30,6 +30,14 @@ type gsoLab struct {
 
 func newGSOLab(t *testing.T, fam int, mode SendMode, mtu int, txCsumOff bool) *gsoLab {
 	t.Helper()
+	return newSendLab(t, fam, Options{Send: mode}, mtu, txCsumOff)
+}
+
+// newSendLab is newGSOLab with the sender's options; without DisableGSO it
+// skips when the kernel has no UDP GSO.
+func newSendLab(t *testing.T, fam int, opt Options, mtu int, txCsumOff bool) *gsoLab {
+	t.Helper()
+	mode := opt.Send
 	nstest.SkipUnlessRoot(t)
 	if txCsumOff {
 		nstest.RequireTools(t, "ethtool")
@@ -43,12 +51,13 @@ func newGSOLab(t *testing.T, fam int, mode SendMode, mtu int, txCsumOff bool) *g
 	if fam == 6 {
 		l.src, l.dst = netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
 	}
-	l.a = listen(t, l.nsA, Options{Family: fam, Send: mode})
+	opt.Family = fam
+	l.a = listen(t, l.nsA, opt)
 	l.b = listen(t, l.nsB, Options{Family: fam})
 	if l.a.SendMode() != mode {
 		t.Skipf("SendMode() = %v, want %v (no raw socket)", l.a.SendMode(), mode)
 	}
-	if !l.a.GSO() {
+	if !l.a.GSO() && !opt.DisableGSO {
 		t.Skip("kernel lacks UDP GSO (UDP_SEGMENT)")
 	}
 	// Resolve the neighbour first, so that the batches under test do not
@@ -397,5 +406,37 @@ func TestOversizedRunIsFragmentedNotDropped(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOversizedDatagramsWithoutGSOKeepTheirPorts: with UDP GSO off (vtepd
+// -offload off), raw sends of datagrams above the path MTU are refused, and
+// those with DF clear go out from their flow's socket for IP to fragment:
+// with the flow's source port, as the kernel's vxlan sends them, and a run
+// of one flow's in one sendmmsg after the one refused raw send, not a
+// refused raw send and a plain send per datagram.
+func TestOversizedDatagramsWithoutGSOKeepTheirPorts(t *testing.T) {
+	for _, fam := range []int{4, 6} {
+		t.Run(fmt.Sprintf("ipv%d", fam), func(t *testing.T) {
+			l := newSendLab(t, fam, Options{Send: SendRaw, DisableGSO: true}, 1400, false)
+			refused, most := 0, 0
+			t.Cleanup(func() { sendmmsg = sys.Sendmmsg })
+			sendmmsg = func(fd uintptr, msgs []sys.Mmsghdr, flags int) (int, error) {
+				n, err := sys.Sendmmsg(fd, msgs, flags)
+				if err == sys.EMSGSIZE {
+					refused++
+				}
+				most = max(most, n)
+				return n, err
+			}
+			l.send(t, l.fallbackBatch(2000, false)) // checks the source ports
+			sendmmsg = sys.Sendmmsg
+			if st := l.a.Stats(); st.TxFallback != 64 || st.TxErrors != 0 || st.TxGSOSends != 0 {
+				t.Errorf("TxFallback %d, TxErrors %d, TxGSOSends %d; want 64, 0, 0", st.TxFallback, st.TxErrors, st.TxGSOSends)
+			}
+			if refused != 1 || most != 64 {
+				t.Errorf("%d sends refused, at most %d datagrams per sendmmsg; want 1 and 64", refused, most)
+			}
+		})
 	}
 }

@@ -345,20 +345,33 @@ func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 		i := s.first[done]
 		p := &s.pk[i]
 		if s.err == sys.EMSGSIZE && !p.df {
-			// writeUDP reuses the message arrays: keep the packets
-			// still to send raw, send this one, then queue them again.
-			p.fallback = true
-			rest := copy(s.idx, s.first[done+1:m])
 			// From the flow's own socket when it can have one, which
-			// keeps the source port, else from the bound socket.
+			// keeps the source port: this packet and the queued ones
+			// right after it of the same flow and no smaller (a run
+			// the raw socket would refuse too), in one sendmmsg. Else
+			// this one alone from the bound socket.
+			run := 1
+			for run < gsoMaxSegments && done+run < m && s.first[done+run] == i+run {
+				q := &s.pk[i+run]
+				if q.sport != p.sport || !p.sameDest(q) || q.tot < p.tot {
+					break
+				}
+				run++
+			}
+			// writeUDP and sendFlowPlain reuse the message arrays (and
+			// writeUDP s.first): keep the packets queued after this
+			// one, to queue again those still to send raw.
+			rest := copy(s.idx, s.first[done+1:m])
 			n, err := 0, error(nil)
 			s.flowErr = false
-			if s.c.gso.Load() && flowable(s.c.family, p) {
+			if flowable(s.c.family, p) {
 				if fs := s.flowSocket(p); fs != nil && s.syncFlowDF(fs, p) {
-					n, err = s.sendFlowPlain(fs, bufs, offset, i, 1)
+					n, err = s.sendFlowPlain(fs, bufs, offset, i, run)
 				}
 			}
 			if n == 0 && !s.flowErr {
+				run = 1
+				p.fallback = true
 				s.one[0] = i
 				n, err = s.writeUDP(bufs, offset, s.one[:])
 				s.c.stats.TxFallback.Add(uint64(n))
@@ -367,6 +380,7 @@ func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 			if err != nil {
 				return sent, err
 			}
+			rest = copy(s.idx, s.idx[run-1:rest])
 			for k := range rest {
 				s.queueRaw(bufs, offset, s.idx[k], k)
 			}
