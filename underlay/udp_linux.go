@@ -34,8 +34,8 @@ const (
 	// plain datagram from its flow's socket instead, a run of them in one
 	// sendmmsg, so the kernel fragments it and it keeps its source port.
 	// Only a packet no flow socket can send (no UDP checksum, an IPv6 flow
-	// label, a group, a port already bound, GSO off) goes through the
-	// bound UDP socket, with the bound port as source port.
+	// label, a group, a port already bound) goes through the bound UDP
+	// socket, with the bound port as source port.
 	SendRaw
 	// SendUDP sends the UDP payload from the bound UDP socket. The source
 	// port is the bound port (not the datapath's per-flow port), the IPv4
