@@ -74,10 +74,10 @@ func runTOSTTL(t *testing.T, dut kind, ipv6, inherit bool) {
 				dst = netip.AddrFrom4([4]byte{192, 0, 2, 200})
 			}
 			wantTOS, wantTTL := uint8(fixedTOS), uint8(fixedTTL)
-			var pingArgs []string
+			var extra []string
 			if inherit {
 				wantTOS, wantTTL = inheritTOS, inheritTTL
-				pingArgs = []string{"-Q", fmt.Sprintf("%#x", inheritTOS), "-t", strconv.Itoa(inheritTTL)}
+				extra = []string{"-Q", fmt.Sprintf("%#x", inheritTOS), "-t", strconv.Itoa(inheritTTL)}
 				if tc.inner == "other" {
 					wantTOS, wantTTL = 0, routeTTL
 				}
@@ -122,9 +122,7 @@ func runTOSTTL(t *testing.T, dut kind, ipv6, inherit bool) {
 			go func() {
 				defer close(done)
 				opt := nstest.PingOptions{Count: 50, Interval: 100 * time.Millisecond, Wait: time.Second}
-				pa := opt.Args(dst)
-				pa = append(append(pa[:len(pa)-1:len(pa)-1], pingArgs...), dst.String())
-				h1.ns.Exec(ctx, "ping", pa...) // killed when enough was captured
+				h1.ns.Exec(ctx, "ping", pingArgs(opt, dst, extra...)...) // killed when enough was captured
 			}()
 			defer func() { cancel(); <-done }()
 			c.WaitCount(t, want, 10*time.Second)

@@ -386,8 +386,7 @@ func (h *host) statsOf(t testing.TB, name string) linkStats {
 // and returns its summary; packet loss is not an error.
 func (h *host) Ping(t testing.TB, dst netip.Addr, opt nstest.PingOptions, extra ...string) nstest.PingResult {
 	t.Helper()
-	args := opt.Args(dst)
-	args = append(append(args[:len(args)-1:len(args)-1], extra...), dst.String())
+	args := pingArgs(opt, dst, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := h.ns.Exec(ctx, "ping", args...)
@@ -396,6 +395,13 @@ func (h *host) Ping(t testing.TB, dst netip.Addr, opt nstest.PingOptions, extra 
 		t.Fatalf("%v: ping %s: %v %v\n%s", h, strings.Join(args, " "), err, perr, out)
 	}
 	return res
+}
+
+// pingArgs are ping's arguments for opt with extra ones (-Q, -t …) before
+// the destination.
+func pingArgs(opt nstest.PingOptions, dst netip.Addr, extra ...string) []string {
+	args := opt.Args(dst)
+	return append(append(args[:len(args)-1:len(args)-1], extra...), dst.String())
 }
 
 // PingOK pings dst and fails the test unless every request was answered.

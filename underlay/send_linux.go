@@ -346,18 +346,10 @@ func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 		p := &s.pk[i]
 		if s.err == sys.EMSGSIZE && !p.df {
 			// From the flow's own socket when it can have one, which
-			// keeps the source port: this packet and the queued ones
-			// right after it of the same flow and no smaller (a run
-			// the raw socket would refuse too), in one sendmmsg. Else
-			// this one alone from the bound socket.
-			run := 1
-			for run < gsoMaxSegments && done+run < m && s.first[done+run] == i+run {
-				q := &s.pk[i+run]
-				if q.sport != p.sport || !p.sameDest(q) || q.tot < p.tot {
-					break
-				}
-				run++
-			}
+			// keeps the source port, with the packets of its too-big
+			// run in one sendmmsg. Else this one alone from the bound
+			// socket.
+			run := s.tooBigRun(done, m)
 			// writeUDP and sendFlowPlain reuse the message arrays (and
 			// writeUDP s.first): keep the packets queued after this
 			// one, to queue again those still to send raw.
@@ -394,6 +386,24 @@ func (s *sender) flushRaw(bufs [][]byte, offset, m int) (int, error) {
 		done++
 	}
 	return sent, nil
+}
+
+// tooBigRun returns how many queued raw messages from done on carry the
+// refused packet of message done and the packets right after it of the
+// same flow and no smaller, which the raw socket would refuse too (at most
+// gsoMaxSegments).
+func (s *sender) tooBigRun(done, m int) int {
+	i := s.first[done]
+	p := &s.pk[i]
+	run := 1
+	for run < gsoMaxSegments && done+run < m && s.first[done+run] == i+run {
+		q := &s.pk[i+run]
+		if q.sport != p.sport || !p.sameDest(q) || q.tot < p.tot {
+			break
+		}
+		run++
+	}
+	return run
 }
 
 // sendmmsg is the system call the send paths use; tests replace it to play
