@@ -108,25 +108,26 @@ func TestPMTUBridgedException(t *testing.T) {
 		// Echo requests the peer's stack received: its interface counters
 		// would also count the IPv6 router solicitations and MLD reports
 		// the new bridge floods at about this time.
-		before := icmpInEchos(t, h2.ns)
+		before := snmpCounter(t, h2.ns, "Icmp", "InEchos")
 		big()
 		if err := exception(); err != nil {
 			t.Errorf("after flushing the client's cache, one more ping: %v", err)
 		}
-		if after := icmpInEchos(t, h2.ns); after != before {
+		if after := snmpCounter(t, h2.ns, "Icmp", "InEchos"); after != before {
 			t.Errorf("the peer received %d echo requests for the oversized ping, want 0 (the error replaces it on a bridge port)", after-before)
 		}
 	})
 }
 
-// icmpInEchos returns the Icmp InEchos counter of ns (/proc/net/snmp).
-func icmpInEchos(t testing.TB, ns *nstest.NS) int64 {
+// snmpCounter returns counter name of protocol proto ("Icmp", "Udp") in
+// ns's /proc/net/snmp.
+func snmpCounter(t testing.TB, ns *nstest.NS, proto, name string) int64 {
 	t.Helper()
 	out := ns.Run(t, "cat", "/proc/net/snmp")
 	var names []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "Icmp:" {
+		if len(f) == 0 || f[0] != proto+":" {
 			continue
 		}
 		if names == nil {
@@ -134,7 +135,7 @@ func icmpInEchos(t testing.TB, ns *nstest.NS) int64 {
 			continue
 		}
 		for i, n := range names {
-			if n == "InEchos" && i < len(f) {
+			if n == name && i < len(f) {
 				v, err := strconv.ParseInt(f[i], 10, 64)
 				if err != nil {
 					t.Fatalf("/proc/net/snmp: %q", line)
@@ -143,6 +144,6 @@ func icmpInEchos(t testing.TB, ns *nstest.NS) int64 {
 			}
 		}
 	}
-	t.Fatalf("no Icmp InEchos in /proc/net/snmp:\n%s", out)
+	t.Fatalf("no %s %s in /proc/net/snmp:\n%s", proto, name, out)
 	return 0
 }

@@ -80,11 +80,14 @@ func TestNoLocalBypass(t *testing.T) {
 // TestLinkDownFlushesDynamicEntries: bringing a link down deletes its
 // dynamic entries but keeps static ones and the default entry
 // (vxlan_stop). Meanwhile the link is in no socket's VNI table
-// (vxlan_sock_release → vxlan_vs_del_dev): its packets are dropped as
-// VNI_NOT_FOUND by the host, and the link counts nothing.
+// (vxlan_sock_release → vxlan_vs_del_dev): with another link up on the
+// same socket, its packets are dropped as VNI_NOT_FOUND by the host, and
+// the link counts nothing; once that link is down too, the socket is
+// closed and the packets find no socket at all.
 func TestLinkDownFlushesDynamicEntries(t *testing.T) {
 	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
 		l1, l2 := twoHosts(t, lab, "")
+		other := l2.Host.MustAddLink(t, "vx1", "id 43 local 192.0.2.2 dstport 4789")
 		addFDB(t, l2, macC, vtep3, 0, 0, 0)
 		f := netlab.ARPRequest(macA, ipA, ipB)
 		l1.Send(f)
@@ -97,6 +100,18 @@ func TestLinkDownFlushesDynamicEntries(t *testing.T) {
 		expectFrames(t, l2)
 		if n := l2.Host.VTEP.Stats().Map()["drop_vni_not_found"]; n != 1 || counter(l2, "drop_dev_ready") != 0 || counter(l2, "rx_dropped") != 0 {
 			t.Errorf("drop_vni_not_found %d, want 1; link: drop_dev_ready %d rx_dropped %d, want 0", n, counter(l2, "drop_dev_ready"), counter(l2, "rx_dropped"))
+		}
+		if err := other.SetUp(false); err != nil {
+			t.Fatal(err)
+		}
+		noSocket := lab.Net.Stats().NoRoute
+		l1.Send(f)
+		expectFrames(t, l2)
+		if n := lab.Net.Stats().NoRoute - noSocket; n != 1 {
+			t.Errorf("with every link of the port down, %d packets found no socket, want 1", n)
+		}
+		if n := l2.Host.VTEP.Stats().Map()["drop_vni_not_found"]; n != 1 {
+			t.Errorf("drop_vni_not_found %d after the socket closed, want still 1", n)
 		}
 		if learnedAt(l2, macA).IsValid() {
 			t.Errorf("a down link learned")
@@ -313,9 +328,9 @@ func TestSocketsBoundToTheVRFOfTheLowerDevice(t *testing.T) {
 				t.Errorf("%s: %s sockets %v, want %v", when, l.Config().Name, got, want)
 			}
 		}
-		checkKeys("added", a, key(4789, vrf))
-		checkKeys("added", b, key(4789, vrf))
-		checkKeys("added", c, key(4790, 0))
+		checkKeys("up", a, key(4789, vrf))
+		checkKeys("up", b, key(4789, vrf))
+		checkKeys("up", c, key(4790, 0))
 
 		toB := udp4(0, 0, false)
 		toC := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macC, Src: ipA, Dst: ipC}, 1111, 2222, payload(40))
@@ -338,7 +353,7 @@ func TestSocketsBoundToTheVRFOfTheLowerDevice(t *testing.T) {
 			if err := l.SetUp(false); err != nil {
 				t.Fatal(err)
 			}
-			checkKeys("down", l, key(4789, vrf))
+			checkKeys("down", l, nil)
 			if err := l.SetUp(true); err != nil {
 				t.Fatal(err)
 			}

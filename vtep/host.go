@@ -571,9 +571,10 @@ func (h *Host) acquireSocketsLocked(keys []SocketKey) (*linkSockets, error) {
 
 // AddLink creates a link from cfg with dev as its overlay port, like `ip
 // link add NAME type vxlan ...`. The link owns dev from now on: DelLink
-// and Close close it. The link starts administratively down; SetUp(true)
-// brings it up. AddLink fails if cfg is invalid, the name is taken, or
-// another link on the same socket has the VNI (a *VNIInUseError).
+// and Close close it. The link starts administratively down, with no
+// sockets; SetUp(true) opens them and brings it up. AddLink fails if cfg
+// is invalid, the name is taken, or another link that would receive on
+// the same socket has the VNI (a *VNIInUseError, vxlan_vni_in_use).
 func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 	if dev == nil {
 		return nil, errors.New("vtep: AddLink: nil overlay device")
@@ -605,14 +606,9 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Open (or share) the sockets.
-	ls, err := h.acquireSocketsLocked(socketKeys(&cfg, h.bindOf(&cfg)))
-	if err != nil {
-		return nil, err
-	}
-	l.socks.Store(ls)
+	// The sockets are opened when the link comes up (vxlan_open).
+	l.socks.Store(&linkSockets{})
 	h.links[cfg.Name] = l
-	ls.rebuildLocked()
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stopFDB = cancel
 	h.wg.Add(1 + len(l.ports))
@@ -690,9 +686,9 @@ func (h *Host) releaseSocketLocked(s *socket) {
 	s.close()
 }
 
-// DelLink deletes the link: it is brought down, removed from its sockets
-// (closing them when no other link uses them) and its overlay port is
-// closed. Miss subscriptions are closed.
+// DelLink deletes the link: it is brought down, which lets go of its
+// sockets (closing them when no other link uses them), and its overlay
+// port is closed. Miss subscriptions are closed.
 func (h *Host) DelLink(name string) error {
 	h.mu.Lock()
 	l, ok := h.links[name]
@@ -701,7 +697,6 @@ func (h *Host) DelLink(name string) error {
 		return fmt.Errorf("vtep: link %s: %w", name, ErrNotFound)
 	}
 	delete(h.links, name)
-	l.socks.Load().releaseLocked(h)
 	h.mu.Unlock()
 	l.destroy()
 	return nil

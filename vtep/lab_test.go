@@ -419,29 +419,156 @@ const (
 )
 
 // TestOtherRecvFlagsOnAUsedPortRefused: a link whose receive flags differ
-// from those of the links already on its port needs a socket of its own
-// on that port, and the kernel's bind of it fails (vxlan_sock_add →
-// udp_sock_create: "RTNETLINK answers: Address already in use"). The same
-// holds with several workers, whose SO_REUSEPORT sockets would otherwise
-// join the first socket's group. The other family and other ports are
-// free.
+// from those of the up links on its port needs a socket of its own on
+// that port, and the kernel's bind of it fails when the link comes up
+// (vxlan_open → vxlan_sock_add → udp_sock_create: "RTNETLINK answers:
+// Address already in use"); creating it succeeds. The same holds with
+// several workers, whose SO_REUSEPORT sockets would otherwise join the
+// first socket's group. The other family and other ports are free, and so
+// is the port while the plain link is down (its socket is closed).
 func TestOtherRecvFlagsOnAUsedPortRefused(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		t.Run(fmt.Sprintf("workers %d", workers), func(t *testing.T) {
 			bubble(t, netlab.Options{Workers: workers}, func(t *testing.T, lab *netlab.Lab) {
 				h := lab.MustAddHost(t, "h1", "192.0.2.1", "2001:db8::1")
-				h.MustAddLink(t, "vx0", "id 42 dstport 4789")
-				_, err := h.AddLink("vx1", "id 43 dstport 4789 gbp")
-				if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, underlay.ErrAddrInUse) {
-					t.Fatalf("gbp link on the port of a plain one: err = %v, want EADDRINUSE", err)
+				plain := h.MustAddLink(t, "vx0", "id 42 dstport 4789")
+				gbp := addDownLink(t, h, "vx1", "id 43 dstport 4789 gbp")
+				wantInUse := func(err error) {
+					t.Helper()
+					if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, underlay.ErrAddrInUse) {
+						t.Fatalf("gbp link up on the port of an up plain one: err = %v, want EADDRINUSE", err)
+					}
+				}
+				wantInUse(gbp.SetUp(true))
+				if gbp.IsUp() || len(gbp.SocketKeys()) != 0 {
+					t.Errorf("after the refused up: up %v, sockets %v; want down, none", gbp.IsUp(), gbp.SocketKeys())
 				}
 				h.MustAddLink(t, "vx2", "id 43 dstport 4790 gbp")
 				h.MustAddLink(t, "vx6", "id 43 local 2001:db8::1 dstport 4789 gbp")
-				// Once the plain link is gone, the port takes gbp links.
-				if err := h.VTEP.DelLink("vx0"); err != nil {
+				// Once the plain link is down, the port takes gbp links,
+				// and then refuses the plain one.
+				if err := plain.SetUp(false); err != nil {
 					t.Fatal(err)
 				}
-				h.MustAddLink(t, "vx1", "id 43 dstport 4789 gbp")
+				if err := gbp.SetUp(true); err != nil {
+					t.Fatalf("gbp link up with the plain one down: %v", err)
+				}
+				wantInUse(plain.SetUp(true))
+				if err := h.VTEP.DelLink("vx1"); err != nil {
+					t.Fatal(err)
+				}
+				if err := plain.SetUp(true); err != nil {
+					t.Fatalf("plain link up after the gbp one was deleted: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// addDownLink creates a link and leaves it down.
+func addDownLink(t *testing.T, h *netlab.Host, name, args string) *netlab.Link {
+	t.Helper()
+	cfg, err := config.ParseArgs(strings.Fields(args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name = name
+	l, err := h.AddLinkConfig(cfg, false)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return l
+}
+
+// TestSocketsOpenAtUpAndCloseAtDown: a link's sockets are opened when it
+// comes up and let go of when it goes down (vxlan_open → vxlan_sock_add,
+// vxlan_stop → vxlan_sock_release), shared by the up links with the same
+// port, family and receive flags and closed with the last of them. So
+// `link add` succeeds on a port another program holds and `up` is refused
+// with EADDRINUSE, leaving the link down; and a datagram to a port whose
+// links are all down finds no socket (the host answers ICMP port
+// unreachable; interop checks that part against the kernel).
+func TestSocketsOpenAtUpAndCloseAtDown(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers %d", workers), func(t *testing.T) {
+			bubble(t, netlab.Options{Workers: workers}, func(t *testing.T, lab *netlab.Lab) {
+				h := lab.MustAddHost(t, "h1", "192.0.2.1")
+				// Another program holds the port.
+				squatter, err := h.Underlay.Listen(underlay.ListenConfig{Port: 4789})
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := addDownLink(t, h, "vxa", "id 10 dstport 4789")
+				b := addDownLink(t, h, "vxb", "id 20 dstport 4789")
+				if err := a.SetUp(true); !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, underlay.ErrAddrInUse) {
+					t.Fatalf("up on a port held by another socket: err = %v, want EADDRINUSE", err)
+				}
+				if a.IsUp() || len(a.SocketKeys()) != 0 {
+					t.Fatalf("after the refused up: up %v, sockets %v; want down, none", a.IsUp(), a.SocketKeys())
+				}
+				squatter.Close()
+
+				want := []vtep.SocketKey{{Port: 4789}}
+				for _, l := range []*netlab.Link{a, b} {
+					if err := l.SetUp(true); err != nil {
+						t.Fatal(err)
+					}
+					if got := l.SocketKeys(); !slices.Equal(got, want) {
+						t.Errorf("%s up: sockets %v, want %v", l.Config().Name, got, want)
+					}
+				}
+				// While either is up, the port is vtep's.
+				portTaken := func(when string, taken bool) {
+					t.Helper()
+					c, err := h.Underlay.Listen(underlay.ListenConfig{Port: 4789})
+					if err == nil {
+						c.Close()
+					}
+					if got := err != nil; got != taken {
+						t.Errorf("%s: port taken %v (%v), want %v", when, got, err, taken)
+					}
+				}
+				portTaken("both up", true)
+				if err := a.SetUp(false); err != nil {
+					t.Fatal(err)
+				}
+				portTaken("vxb up", true)
+				if len(a.SocketKeys()) != 0 {
+					t.Errorf("vxa down: sockets %v, want none", a.SocketKeys())
+				}
+
+				// The shared socket still carries vxb's VNI, and not vxa's.
+				in := newInjector(t, lab, "192.0.2.9")
+				in.send(crafted{dst: vtep1, vx: vxHeader(flagI, 20, 0)}, plainFrame)
+				expectFrames(t, b, plainFrame)
+				in.send(crafted{dst: vtep1, vx: vxHeader(flagI, 10, 0)}, plainFrame)
+				expectFrames(t, a)
+				if n := h.VTEP.Stats().Map()["drop_vni_not_found"]; n != 1 {
+					t.Errorf("drop_vni_not_found %d, want 1", n)
+				}
+
+				if err := b.SetUp(false); err != nil {
+					t.Fatal(err)
+				}
+				portTaken("both down", false)
+				noSocket := lab.Net.Stats().NoRoute
+				in.send(crafted{dst: vtep1, vx: vxHeader(flagI, 20, 0)}, plainFrame)
+				expectFrames(t, b)
+				if n := lab.Net.Stats().NoRoute - noSocket; n != 1 {
+					t.Errorf("both down: %d datagrams found no socket, want 1", n)
+				}
+
+				// Up again: a fresh socket receives.
+				if err := b.SetUp(true); err != nil {
+					t.Fatal(err)
+				}
+				in.send(crafted{dst: vtep1, vx: vxHeader(flagI, 20, 0)}, plainFrame)
+				expectFrames(t, b, plainFrame)
+				// Deleting an up link closes its socket.
+				if err := h.VTEP.DelLink("vxb"); err != nil {
+					t.Fatal(err)
+				}
+				portTaken("vxb deleted", false)
 			})
 		})
 	}

@@ -33,7 +33,7 @@ type Link struct {
 	up    atomic.Bool
 	gone  atomic.Bool
 
-	socks atomic.Pointer[linkSockets] // replaced only by SetUp(true), while down
+	socks atomic.Pointer[linkSockets] // opened by SetUp(true), released by SetUp(false)
 
 	stats     Stats
 	vniStats  VNIStats // the link's VNI (without vnifilter)
@@ -248,10 +248,16 @@ func (l *Link) SubscribeMisses(n int) (misses <-chan Miss, cancel func()) {
 func (l *Link) SetDefaultMark(mark uint32) { l.defaultMark.Store(mark) }
 
 // SetUp brings the link administratively up or down, as `ip link set
-// NAME up|down`. Up joins the multicast group of a group link (vxlan_open);
-// down leaves it and flushes the dynamic FDB entries (vxlan_stop). While
-// down, received packets for the link are counted as dropped (dev_ready)
-// and frames from its overlay port are dropped.
+// NAME up|down`. Up opens the link's sockets, or shares those of other up
+// links with the same port, family, receive flags and bound device, and
+// joins the multicast group of a group link (vxlan_open → vxlan_sock_add,
+// vxlan_multicast_join). Down leaves the groups, flushes the dynamic FDB
+// entries and lets go of the sockets, closing those no other link uses
+// (vxlan_stop → vxlan_sock_release). So a port held by another program,
+// or by a link with other receive flags, is refused at up (EADDRINUSE),
+// and a datagram to a port whose links are all down is answered by the
+// host's ICMP port unreachable. Frames from the overlay port of a link
+// that is down are dropped.
 func (l *Link) SetUp(up bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -263,10 +269,11 @@ func (l *Link) SetUp(up bool) error {
 	}
 	st := l.state.Load()
 	if up {
-		if err := l.rebind(); err != nil {
+		if err := l.openSockets(); err != nil {
 			return err
 		}
 		if err := l.joinGroups(st); err != nil {
+			l.closeSockets()
 			return err
 		}
 		l.up.Store(true)
@@ -280,6 +287,7 @@ func (l *Link) SetUp(up bool) error {
 	l.rebuildVNITables()
 	l.leaveGroups(st)
 	l.fdb.FlushDown()
+	l.closeSockets()
 	return nil
 }
 
@@ -332,8 +340,9 @@ func (l *Link) sockFor(v6 bool) *socket {
 	return ls.s4
 }
 
-// linkSockets are the sockets a link receives and sends on: its family's,
-// or both in external mode, bound to device bind.
+// linkSockets are the sockets a link receives and sends on while it is
+// up: its family's, or both in external mode, bound to device bind. A link
+// that is down has none.
 type linkSockets struct {
 	s4, s6 *socket
 	bind   int
@@ -363,38 +372,37 @@ func (ls *linkSockets) releaseLocked(h *Host) {
 	}
 }
 
-// rebind moves the link, which is down, to sockets bound to the L3 master
-// device its lower device has now, if that changed: the kernel finds or
-// opens the link's sockets each time it comes up (vxlan_open →
-// vxlan_sock_add), so a lower device moved into or out of a VRF takes
+// openSockets opens (or shares) the sockets of the link, which is down,
+// bound to the L3 master device its lower device has now: as the kernel
+// finds or opens a device's sockets each time it comes up (vxlan_open →
+// vxlan_sock_add), a lower device moved into or out of a VRF takes
 // effect on the next `ip link set up`.
-func (l *Link) rebind() error {
+func (l *Link) openSockets() error {
 	h := l.host
 	cfg := l.state.Load().cfg
 	bind := h.bindOf(&cfg)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	old := l.socks.Load()
-	if bind == old.bind && (old.s4 != nil || old.s6 != nil) {
-		return nil
+	if h.closed {
+		return ErrClosed
 	}
-	// The old sockets go first: a port's unbound socket and one bound to
-	// a device cannot both be bound without SO_REUSEPORT.
-	old.releaseLocked(h)
 	ls, err := h.acquireSocketsLocked(socketKeys(&cfg, bind))
 	if err != nil {
-		// Back to the sockets it had; failing that, none, and the next
-		// `up` tries again.
-		back, berr := h.acquireSocketsLocked(socketKeys(&cfg, old.bind))
-		if berr != nil {
-			back = &linkSockets{bind: old.bind}
-		}
-		l.socks.Store(back)
 		return err
 	}
 	l.socks.Store(ls)
-	h.log.Info("link sockets bound anew (bind: the VRF of the lower device, 0 for none)", "link", l.name, "bind", bind, "was", old.bind)
 	return nil
+}
+
+// closeSockets lets go of the link's sockets, closing those no other link
+// uses (vxlan_sock_release).
+func (l *Link) closeSockets() {
+	h := l.host
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := l.socks.Load()
+	l.socks.Store(&linkSockets{})
+	old.releaseLocked(h)
 }
 
 func (l *Link) joinGroups(st *linkState) error {

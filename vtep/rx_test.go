@@ -18,6 +18,7 @@ type rxCase struct {
 	name    string
 	args    string // the link's `type vxlan` words
 	down    bool   // leave the link down
+	other   string // another link up on the same socket ("" for none)
 	c       crafted
 	inner   []byte
 	mangle  func(pkt []byte) []byte // edit the built packet
@@ -90,7 +91,7 @@ func TestReceiveDropReasons(t *testing.T) {
 			link: []string{"drop_inner_truncated", "rx_length_errors", "rx_errors"}},
 		{name: "CE over Not-ECT (IP_TUNNEL_ECN)", args: "id 42", c: crafted{vx: vx42, tos: 0x03}, inner: plainFrame,
 			link: []string{"drop_ecn", "rx_frame_errors", "rx_errors"}},
-		{name: "link down: not in the VNI table (vxlan_stop)", args: "id 42", down: true, c: crafted{vx: vx42}, inner: plainFrame,
+		{name: "link down: not in the VNI table (vxlan_stop)", args: "id 42", down: true, c: crafted{vx: vx42}, inner: plainFrame, other: "id 43",
 			host: []string{"drop_vni_not_found"}},
 		{name: "GPE without P bit", args: "external gpe dstport 4789", c: crafted{vx: vxHeader(flagI|0x01, 0, 0)},
 			inner: plainFrame[14:], link: []string{"drop_gpe_invalid"}},
@@ -117,6 +118,10 @@ func TestReceiveDropReasons(t *testing.T) {
 					cfgArgs += " dstport 4789"
 				}
 				l := h.MustAddLink(t, "vx0", cfgArgs)
+				if tc.other != "" {
+					// Keeps the socket open while vx0 is down.
+					h.MustAddLink(t, "vx1", tc.other+" dstport 4789")
+				}
 				if tc.down {
 					l.SetUp(false)
 				}

@@ -20,8 +20,10 @@ type ioCounterer interface {
 
 // ioCounters returns the counters of dev, summed over its queues, then
 // those of the UDP sockets cfg uses, summed over the sockets sharing each
-// port. The sockets are shared by every link with the same port and
-// receive flags (the kernel's vxlan_sock), so their counters are too.
+// port. The sockets are shared by every up link with the same port and
+// receive flags (the kernel's vxlan_sock), so their counters are too. A
+// link that is down has no sockets: its UDP counters read zero, and a
+// socket opened again when it comes up counts from zero.
 func (s *linuxSystem) ioCounters(dev tap.Device, keys []vtep.SocketKey) []control.Counter {
 	var ts tap.StatsSnapshot
 	var gs gro.Stats
