@@ -750,6 +750,15 @@ func (l *Link) flushTX(b *txBatch) {
 			continue
 		}
 		s := l.sockFor(fam == 1)
+		if s == nil {
+			// The link went down after these were queued, and its
+			// sockets with it.
+			for _, vs := range q.vnis {
+				l.drop(DropUnderlayWrite, vs)
+			}
+			q.reset()
+			continue
+		}
 		off := txOffset(fam == 1)
 		if fam == 0 {
 			// IPv4 identification comes from the socket's counter, one
