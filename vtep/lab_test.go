@@ -470,12 +470,7 @@ func TestOtherRecvFlagsOnAUsedPortRefused(t *testing.T) {
 // addDownLink creates a link and leaves it down.
 func addDownLink(t *testing.T, h *netlab.Host, name, args string) *netlab.Link {
 	t.Helper()
-	cfg, err := config.ParseArgs(strings.Fields(args))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Name = name
-	l, err := h.AddLinkConfig(cfg, false)
+	l, err := h.AddLinkDown(name, args)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -304,13 +304,18 @@ type Link struct {
 
 // AddLink creates a link from the words that follow `ip link add NAME type
 // vxlan` and brings it up.
-func (h *Host) AddLink(name, args string) (*Link, error) {
+func (h *Host) AddLink(name, args string) (*Link, error) { return h.addLink(name, args, true) }
+
+// AddLinkDown is AddLink without bringing the link up.
+func (h *Host) AddLinkDown(name, args string) (*Link, error) { return h.addLink(name, args, false) }
+
+func (h *Host) addLink(name, args string, up bool) (*Link, error) {
 	cfg, err := config.ParseArgs(strings.Fields(args))
 	if err != nil {
 		return nil, fmt.Errorf("netlab: %s: %w", name, err)
 	}
 	cfg.Name = name
-	return h.AddLinkConfig(cfg, true)
+	return h.AddLinkConfig(cfg, up)
 }
 
 // MustAddLink is AddLink for tests.
