@@ -28,6 +28,8 @@
 # Environment (defaults): REPS=3 DURATION=5 PINGS=200 PING_INTERVAL=0.01
 #   UDP_BITRATE=0 (unlimited) RAW_DIR=bench/raw NO_BUILD=0
 #   VTEPD_ARGS="" (extra vtepd flags, e.g. "-workers 2")
+#   TCP_CC="" (the TCP congestion control iperf3 asks for, e.g. cubic;
+#     empty: the machine's default, net.ipv4.tcp_congestion_control)
 #   ORDER=interleaved: repetition r of every scenario runs before
 #     repetition r+1 of any (each scenario set up and torn down per
 #     repetition), so background load hits all paths alike; ORDER=grouped
@@ -65,6 +67,9 @@ grouped) ORDER_INTERLEAVED=0 ;;
 *) echo "ORDER must be interleaved or grouped" >&2 && exit 2 ;;
 esac
 read -r -a EXTRA_VTEPD <<<"${VTEPD_ARGS:-}"
+TCP_CC=${TCP_CC:-}
+CC_ARGS=()
+[[ -n $TCP_CC ]] && CC_ARGS=(-C "$TCP_CC")
 
 NS_A=vbench-$$-a
 NS_B=vbench-$$-b
@@ -209,8 +214,8 @@ iperf() {
 }
 
 measure_rep() {
-	iperf tcp1
-	iperf tcp4 -P 4
+	iperf tcp1 "${CC_ARGS[@]}"
+	iperf tcp4 -P 4 "${CC_ARGS[@]}"
 	iperf udp64 -u -l 64 -b "$UDP_BITRATE"
 	local rc=0
 	ip netns exec "$NS_A" timeout 120 ping -q -n -c "$PINGS" -i "$PING_INTERVAL" -W 1 "$TARGET" \
@@ -294,6 +299,7 @@ write_meta() {
 		echo "ping_interval=$PING_INTERVAL"
 		echo "udp_bitrate=$UDP_BITRATE"
 		echo "vtepd_args=${VTEPD_ARGS:-}"
+		echo "tcp_cc=${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control)}"
 		echo "order=${ORDER:-interleaved}"
 		echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 	} >"$RAW/meta.txt"

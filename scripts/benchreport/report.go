@@ -464,6 +464,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&sb, " on %s: Linux %s, %s CPUs (%s), iperf3 %s, commit %s.",
 		orDash(m["date"]), orDash(m["kernel"]), orDash(m["cpus"]), orDash(m["cpu_model"]),
 		orDash(m["iperf3"]), orDash(m["commit"]))
+	if m["tcp_cc"] != "" {
+		fmt.Fprintf(&sb, " TCP congestion control %s.", m["tcp_cc"])
+	}
 	sb.WriteString(" Both namespaces share one machine, so the sender, the receiver and the tunnel compete for the same CPUs." +
 		" Ratios in parentheses are relative to the kernel's vxlan over the same veth (RTT: lower is better).")
 	if m["loadavg_start"] != "" {

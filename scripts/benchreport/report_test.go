@@ -145,7 +145,7 @@ func TestMarkdownTable(t *testing.T) {
 		"| vtep, offloads on | failed [2] | – | – | – |",
 		"[1] veth, no tunnel, TCP, 4 streams (Gbit/s): 1 of 2 runs failed: run 2:",
 		"[2] vtep, offloads on: setup failed (exit 1) / 04:00:00 vtepd/vtep binaries missing",
-		"Medians of 3 runs", "Linux 6.18.44, 2 CPUs (Test CPU), iperf3 3.12, commit abc1234",
+		"Medians of 3 runs", "Linux 6.18.44, 2 CPUs (Test CPU), iperf3 3.12, commit abc1234. TCP congestion control bbr.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
