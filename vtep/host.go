@@ -527,7 +527,8 @@ func socketKeys(cfg *config.Link, bind int) []SocketKey {
 	fl := cfg.Flags() & config.RcvFlags
 	port := cfg.Port()
 	if cfg.External {
-		return []SocketKey{{IPv6: false, Port: port, Flags: fl, Bind: bind}, {IPv6: true, Port: port, Flags: fl, Bind: bind}}
+		// IPv6 first, as vxlan_sock_add opens them.
+		return []SocketKey{{IPv6: true, Port: port, Flags: fl, Bind: bind}, {IPv6: false, Port: port, Flags: fl, Bind: bind}}
 	}
 	return []SocketKey{{IPv6: cfg.IsIPv6(), Port: port, Flags: fl, Bind: bind}}
 }
@@ -546,12 +547,18 @@ func (h *Host) bindOf(cfg *config.Link) int {
 	return h.l3master(ifindex)
 }
 
-// acquireSocketsLocked opens (or shares) the sockets of keys, all or none.
+// acquireSocketsLocked opens (or shares) the sockets of keys, all or none,
+// except that an external link's IPv6 socket is left out on a host
+// without IPv6: vxlan_sock_add ignores EAFNOSUPPORT from the IPv6 socket
+// of a metadata device and goes on with the IPv4 one alone.
 func (h *Host) acquireSocketsLocked(keys []SocketKey) (*linkSockets, error) {
 	ls := &linkSockets{}
 	var socks []*socket
 	for _, k := range keys {
 		s, err := h.acquireSocketLocked(k)
+		if err != nil && k.IPv6 && len(keys) > 1 && errors.Is(err, syscall.EAFNOSUPPORT) {
+			continue
+		}
 		if err != nil {
 			for _, s := range socks {
 				h.releaseSocketLocked(s)

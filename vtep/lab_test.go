@@ -629,3 +629,79 @@ func TestUpDownWhileSending(t *testing.T) {
 	}
 	t.Logf("%d frames offered; link counters: %v", sent.Load(), l1.Stats().Map())
 }
+
+// noIPv6 makes a lab host's opener fail for IPv6 sockets as socket(2)
+// does on a host booted with ipv6.disable=1: EAFNOSUPPORT.
+func noIPv6(name string, o *vtep.HostOptions) {
+	inner := o.Opener
+	o.Opener = vtep.OpenerFunc(func(k vtep.SocketKey) (underlay.Conn, error) {
+		if k.IPv6 {
+			return nil, fmt.Errorf("underlay: listen udp6 port %d: socket: %w", k.Port, syscall.EAFNOSUPPORT)
+		}
+		return inner.Open(k)
+	})
+}
+
+// TestExternalLinkOnHostWithoutIPv6 (vxlan_sock_add): an external link
+// opens its IPv6 socket first and, when the host has no IPv6
+// (EAFNOSUPPORT), comes up with the IPv4 one alone and carries IPv4
+// tunnels; a tunnel to an IPv6 remote has no socket and is dropped. A link
+// with an IPv6 underlay on such a host cannot come up.
+func TestExternalLinkOnHostWithoutIPv6(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers %d", workers), func(t *testing.T) {
+			opts := netlab.Options{Workers: workers, Host: noIPv6}
+			bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+				h1, h2 := lab.MustAddHost(t, "h1", "192.0.2.1"), lab.MustAddHost(t, "h2", "192.0.2.2")
+				l1 := h1.MustAddLink(t, "vx0", "external dstport 4789")
+				l2 := h2.MustAddLink(t, "vx0", "external dstport 4789")
+				if keys := l1.SocketKeys(); len(keys) != 1 || keys[0].IPv6 || keys[0].Port != 4789 {
+					t.Fatalf("external link's sockets = %v, want the IPv4 one alone", keys)
+				}
+				f := udp4(0, 0, false)
+				l1.SendMeta(f, tap.Meta{Tunnel: tap.TunnelInfo{Valid: true, VNI: 5000, Remote: netip.MustParseAddr("192.0.2.2")}})
+				expectFrames(t, l2, f)
+
+				l1.SendMeta(f, tap.Meta{Tunnel: tap.TunnelInfo{Valid: true, VNI: 5000, Remote: netip.MustParseAddr("2001:db8::2")}})
+				recvAll(l1)
+				if n := counter(l1, "drop_no_route"); n != 1 {
+					t.Errorf("tunnel to an IPv6 remote without an IPv6 socket: drop_no_route = %d, want 1", n)
+				}
+
+				v6 := addDownLink(t, h1, "vx6", "id 42 local 2001:db8::1 dstport 4790")
+				if err := v6.SetUp(true); !errors.Is(err, syscall.EAFNOSUPPORT) {
+					t.Errorf("IPv6 link up on a host without IPv6: err = %v, want EAFNOSUPPORT", err)
+				}
+				if v6.IsUp() || len(v6.SocketKeys()) != 0 {
+					t.Errorf("after the refused up: up %v, sockets %v; want down, none", v6.IsUp(), v6.SocketKeys())
+				}
+			})
+		})
+	}
+}
+
+// TestExternalLinkIPv6SocketFailureFailsUp (vxlan_sock_add): an error
+// other than EAFNOSUPPORT from the IPv6 socket fails the external link's
+// up without trying IPv4, and leaves no socket open.
+func TestExternalLinkIPv6SocketFailureFailsUp(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		h := lab.MustAddHost(t, "h1", "192.0.2.1", "2001:db8::1")
+		h.MustAddLink(t, "vx6", "id 42 local 2001:db8::1 dstport 4789 gbp")
+		ext := addDownLink(t, h, "vx0", "external dstport 4789")
+		if err := ext.SetUp(true); !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("external link up on a port an IPv6 link uses with other flags: err = %v, want EADDRINUSE", err)
+		}
+		if ext.IsUp() || len(ext.SocketKeys()) != 0 {
+			t.Errorf("after the refused up: up %v, sockets %v; want down, none", ext.IsUp(), ext.SocketKeys())
+		}
+		if err := h.VTEP.DelLink("vx6"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ext.SetUp(true); err != nil {
+			t.Fatalf("external link up once the port is free: %v", err)
+		}
+		if keys := ext.SocketKeys(); len(keys) != 2 {
+			t.Errorf("external link's sockets = %v, want IPv4 and IPv6", keys)
+		}
+	})
+}
