@@ -7,7 +7,7 @@
 #   veth            plain veth, no tunnel (the ceiling)
 #   kernel          kernel vxlan over the veth (VNI 42, dstport 4789)
 #   tap-relay       no tunnel: scripts/taprelay copies frames between a TAP
-#                   in each namespace (the floor of any TAP-based tunnel)
+#                   in each namespace (TAPs without a tunnel in between)
 #   vtep-offload    vtepd -offload on on both sides, vtep link add vx0 …
 #   vtep-nooffload  vtepd -offload off on both sides
 #

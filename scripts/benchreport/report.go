@@ -150,7 +150,7 @@ func pingValue(f func(nstest.PingResult) float64) func([]byte) (float64, error) 
 var labels = map[string]string{
 	"veth":           "veth, no tunnel",
 	"kernel":         "kernel vxlan",
-	"tap-relay":      "TAP relay, no tunnel (floor)",
+	"tap-relay":      "TAP relay, no tunnel",
 	"vtep-offload":   "vtep, offloads on",
 	"vtep-nooffload": "vtep, offloads off",
 }

@@ -1,4 +1,4 @@
-// Command taprelay is the floor of any TAP-based tunnel, for scripts/bench.sh:
+// Command taprelay is the TAP-only reference of scripts/bench.sh:
 // it creates two TAP interfaces with the offloads vtep negotiates (checksum,
 // TSO4, TSO6, virtio_net_hdr) and copies every frame read from one into the
 // other, TSO super-frames as they are, with one blocking read and one write
