@@ -611,14 +611,26 @@ func TestUpDownWhileSending(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	// A last frame, unlike the loop's, must come through: earlier ones
-	// may still be on their way.
+	// The loop's frames still on their way fill the queues behind them and
+	// are dropped when they are full (drop_overlay_full, the underlay's
+	// QueueFull); wait until they are all through or dropped, so that the
+	// last frame does not meet them.
+	for prev, deadline := "", time.Now().Add(10*time.Second); time.Now().Before(deadline); {
+		l2.Drain()
+		time.Sleep(20 * time.Millisecond)
+		cur := fmt.Sprint(l1.Stats().Map(), l2.Stats().Map(), lab.Net.Stats())
+		if cur == prev {
+			break
+		}
+		prev = cur
+	}
+	// A last frame, unlike the loop's, must come through.
 	f := netlab.UDP(netlab.IP{SrcMAC: macA, DstMAC: macB, Src: ipA, Dst: ipB}, 9999, 2, payload(100))
 	l1.Send(f)
 	for {
 		got, ok := l2.Recv(5 * time.Second)
 		if !ok {
-			t.Fatal("after the up/down loop, a frame did not come through")
+			t.Fatalf("after the up/down loop, a frame did not come through; l1 %v; l2 %v; net %+v", nonzero(l1.Stats().Map()), nonzero(l2.Stats().Map()), lab.Net.Stats())
 		}
 		if bytes.Equal(got.Data, f) {
 			break
@@ -704,4 +716,14 @@ func TestExternalLinkIPv6SocketFailureFailsUp(t *testing.T) {
 			t.Errorf("external link's sockets = %v, want IPv4 and IPv6", keys)
 		}
 	})
+}
+
+func nonzero(m map[string]uint64) map[string]uint64 {
+	o := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			o[k] = v
+		}
+	}
+	return o
 }
