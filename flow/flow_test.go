@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -311,5 +312,18 @@ func TestSourcePortInKeepsTheClassInRange(t *testing.T) {
 		if int(got) != want {
 			t.Fatalf("hash %#x range [%d,%d) class %d/%d: got %d, want %d (base %d)", h, lo, hi, class, n, got, want, base)
 		}
+	}
+}
+
+func BenchmarkSourcePortIn(b *testing.B) {
+	for _, n := range []int{2, 3} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			h := uint32(0x9e3779b9)
+			for b.Loop() {
+				h = h*1664525 + 1013904223
+				_ = SourcePortIn(h, 0, 0, int(h>>30)%n, n)
+			}
+		})
 	}
 }
