@@ -26,15 +26,21 @@ const (
 	// plain TAP (no virtio_net_hdr, so no GSO super-frames in and no GRO
 	// out) and UDP sockets without GSO and GRO, one packet per datagram.
 	kindVtepNoOffload kind = "vtep-nooffload"
+	// kindVtepTGSO is a vtepd link with `vtepd -tunnel-gso on`: TCP
+	// super-frames leave whole, as UDP tunnel GSO packets.
+	kindVtepTGSO kind = "vtep-tgso"
 )
 
 // isVtep reports whether the host runs vtepd, with or without offloads.
-func (k kind) isVtep() bool { return k == kindVtep || k == kindVtepNoOffload }
+func (k kind) isVtep() bool { return k == kindVtep || k == kindVtepNoOffload || k == kindVtepTGSO }
 
 // vtepdOptions are the vtepd options of a vtep kind.
 func (k kind) vtepdOptions() nstest.VtepdOptions {
-	if k == kindVtepNoOffload {
+	switch k {
+	case kindVtepNoOffload:
 		return nstest.VtepdOptions{Offload: "off"}
+	case kindVtepTGSO:
+		return nstest.VtepdOptions{Args: []string{"-tunnel-gso", "on"}}
 	}
 	return nstest.VtepdOptions{}
 }
@@ -259,7 +265,7 @@ func (h *host) AddLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep, kindVtepNoOffload:
+	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
 		h.vtepd.Run(t, full...)
 		h.ns.WaitLink(t, vxDev)
 	}
@@ -275,7 +281,7 @@ func (h *host) SetLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep, kindVtepNoOffload:
+	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -289,7 +295,7 @@ func (h *host) FDB(t testing.TB, op, mac string, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.Bridge(t, full...)
-	case kindVtep, kindVtepNoOffload:
+	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -320,7 +326,7 @@ func (h *host) FDBShow(t testing.TB) []fdbEntry {
 	switch h.kind {
 	case kindKernel:
 		out = h.ns.Bridge(t, "-j", "fdb", "show", "dev", vxDev)
-	case kindVtep, kindVtepNoOffload:
+	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
 		out = h.vtepd.Run(t, "-j", "fdb", "show", "dev", vxDev)
 	}
 	var es []fdbEntry

@@ -10,6 +10,8 @@
 #                   in each namespace (TAPs without a tunnel in between)
 #   vtep-offload    vtepd -offload on on both sides, vtep link add vx0 …
 #   vtep-nooffload  vtepd -offload off on both sides
+#   vtep-tgso       vtepd -offload on -tunnel-gso on on both sides (TCP
+#                   super-frames leave whole, as tunnel GSO packets)
 #
 # Over the overlay (192.168.42.1 → .2) each repetition measures
 #   tcp1   iperf3 TCP, 1 stream, DURATION s            (Gbit/s received)
@@ -53,7 +55,7 @@ while getopts "o:m:h" opt; do
 done
 shift $((OPTIND - 1))
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-nooffload)
+((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-tgso vtep-nooffload)
 
 REPS=${REPS:-3}
 DURATION=${DURATION:-5}
@@ -119,9 +121,10 @@ setup_tap-relay() {
 	overlay_addrs
 }
 
-# setup_vtep on|off
+# setup_vtep on|off [extra vtepd flags]
 setup_vtep() {
 	local offload=$1 ns self peer side
+	shift
 	[[ -x $VTEPD && -x $VTEP ]] || {
 		log "vtepd/vtep binaries missing ($VTEP_BIN_DIR): cmd/vtepd is not in the tree or did not build"
 		return 1
@@ -134,7 +137,7 @@ setup_vtep() {
 			ns=$NS_B self=$UNDER_B peer=$UNDER_A
 		fi
 		start_vtepd "$ns" "$SCEN_DIR/vtepd-$side.sock" "$SCEN_DIR/vtepd-$side.log" \
-			-offload "$offload" -log-level info "${EXTRA_VTEPD[@]}"
+			-offload "$offload" -log-level info "$@" "${EXTRA_VTEPD[@]}"
 		VTEPD_PIDS+=("$VTEPD_PID")
 		vtep_cli "$ns" "$SCEN_DIR/vtepd-$side.sock" link add vx0 type vxlan id "$VNI" \
 			remote "$peer" local "$self" dev veth0 dstport "$PORT"
@@ -145,6 +148,7 @@ setup_vtep() {
 }
 setup_vtep-offload() { setup_vtep on; }
 setup_vtep-nooffload() { setup_vtep off; }
+setup_vtep-tgso() { setup_vtep on -tunnel-gso on; }
 
 overlay_addrs() {
 	ip -n "$NS_A" addr add "$OVER_A/24" dev vx0
@@ -311,7 +315,7 @@ main() {
 	need_kernel_modules
 	local s
 	for s in "${SCENARIOS[@]}"; do
-		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel tap-relay vtep-offload vtep-nooffload)"
+		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel tap-relay vtep-offload vtep-tgso vtep-nooffload)"
 	done
 
 	if [[ ${NO_BUILD:-0} != 1 ]]; then

@@ -196,6 +196,9 @@ func (r *reader) region(buf []byte) []byte {
 		return nil
 	}
 	region := buf[r.offset-vnetHdrLen:]
+	if r.metas != nil && r.q.whole.Load() {
+		return region // super-frames may stay whole: read them in place
+	}
 	if len(region) > vnetHdrLen+r.inplace {
 		region = region[:vnetHdrLen+r.inplace]
 	}
@@ -257,6 +260,9 @@ func (r *reader) deliver(buf, region []byte, n int) {
 		r.n++
 		return
 	}
+	if r.metas != nil && r.q.whole.Load() && r.deliverWhole(buf, frame, inPlace, h.Fields()) {
+		return
+	}
 	// A super-frame: segment it from scratch.
 	if inPlace {
 		copy(r.scratch, data)
@@ -264,6 +270,32 @@ func (r *reader) deliver(buf, region []byte, n int) {
 	r.q.stats.ReadSuperFrames.Add(1)
 	r.pend = n
 	r.emitPending()
+}
+
+// deliverWhole hands out the TCP super-frame frame (in buf at r.offset when
+// inPlace, else in scratch) whole, as SetWholeSuperFrames asks. It reports
+// false, to segment the frame instead, when it is not a TCP super-frame
+// with a partial checksum inside it or does not fit buf.
+func (r *reader) deliverWhole(buf, frame []byte, inPlace bool, h header.VirtioNetHdrFields) bool {
+	gt := h.GSOType &^ header.VirtioNetHdrGSOECN
+	if gt != header.VirtioNetHdrGSOTCPv4 && gt != header.VirtioNetHdrGSOTCPv6 {
+		return false
+	}
+	cs, co := int(h.CsumStart), int(h.CsumOffset)
+	if h.Flags&header.VirtioNetHdrFlagNeedsCsum == 0 || h.GSOSize == 0 || co != 16 ||
+		cs+20 > len(frame) || len(frame) > len(buf)-r.offset {
+		return false
+	}
+	if !inPlace {
+		copy(buf[r.offset:], frame)
+	}
+	r.sizes[r.n] = len(frame)
+	r.setMeta(r.n, true, cs, co)
+	r.metas[r.n].GSOType = h.GSOType
+	r.metas[r.n].GSOSize = h.GSOSize
+	r.n++
+	r.q.stats.ReadSuperFrames.Add(1)
+	return true
 }
 
 // writer is a queue's Write state.

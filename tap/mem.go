@@ -43,6 +43,15 @@ type Meta struct {
 	// metadata) mode: on receive, what the outer headers said; on
 	// transmit, where to send the frame.
 	Tunnel TunnelInfo
+	// GSOType, when not zero, says the frame is a whole TCP super-frame
+	// the kernel handed over for segmentation (VIRTIO_NET_HDR_GSO_TCPV4 or
+	// TCPV6, possibly with VIRTIO_NET_HDR_GSO_ECN), left whole by a queue
+	// with SetWholeSuperFrames: its segments carry GSOSize payload bytes
+	// each, and ChecksumPartial is set (every segment's TCP checksum is
+	// to be finished).
+	GSOType uint8
+	// GSOSize is the payload size of each segment of a super-frame.
+	GSOSize uint16
 }
 
 // TunnelInfo is the tunnel metadata of a frame on a link in external mode

@@ -414,6 +414,7 @@ type Queue struct {
 	vnet    bool
 	batch   int
 	closed  atomic.Bool
+	whole   atomic.Bool
 	stats   Stats
 	readMu  sync.Mutex
 	writeMu sync.Mutex
@@ -434,6 +435,12 @@ func newQueue(t *Linux, idx int, f *os.File, off Offloads, batch int, inThread b
 
 // BatchSize returns the preferred number of buffers for Read.
 func (q *Queue) BatchSize() int { return q.batch }
+
+// SetWholeSuperFrames makes ReadMeta hand out TCP super-frames (TSO) whole,
+// described by Meta.GSOType and GSOSize, instead of segmenting them, when
+// they fit the caller's buffer; the caller then segments them or sends
+// them on whole. Read is not affected.
+func (q *Queue) SetWholeSuperFrames(on bool) { q.whole.Store(on) }
 
 // Offloads returns the offloads granted on the queue's interface.
 func (q *Queue) Offloads() Offloads { return q.t.offloads }
@@ -466,4 +473,11 @@ func (q *Queue) ioErr(op string, err error) error {
 		return closedErr
 	}
 	return fmt.Errorf("tap: %s %s: %w", op, q.t.name, err)
+}
+
+// SetWholeSuperFrames sets Queue.SetWholeSuperFrames on every queue.
+func (t *Linux) SetWholeSuperFrames(on bool) {
+	for _, q := range t.queues {
+		q.SetWholeSuperFrames(on)
+	}
 }

@@ -274,6 +274,12 @@ type HostOptions struct {
 	// replies leave in the same class: both directions of the flow stay on
 	// worker q at both ends.
 	SourcePortByQueue bool
+	// Injector, if not nil, sends TCP super-frames read from a link's
+	// overlay queues whole, as tunnel GSO packets (see Injector), to
+	// unicast remotes; each transmit routine uses the injector queue of
+	// its overlay queue. Nil: super-frames are segmented, and every
+	// datagram goes through the link's sockets.
+	Injector Injector
 }
 
 // Host is one network namespace's worth of VXLAN links: the links by
@@ -297,6 +303,7 @@ type Host struct {
 	macs      func() header.MAC
 	pin       func(worker int) error
 	portByQ   bool // HostOptions.SourcePortByQueue
+	inj       Injector
 	pinLogged atomic.Bool
 
 	locals atomic.Pointer[[]netip.Addr]
@@ -331,6 +338,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		macs:     opts.MACs,
 		pin:      opts.PinThread,
 		portByQ:  opts.SourcePortByQueue,
+		inj:      opts.Injector,
 		links:    make(map[string]*Link),
 		sockets:  make(map[SocketKey]*socket),
 	}

@@ -170,6 +170,13 @@ func newLink(h *Host, cfg config.Link, dev tap.Device) (*Link, error) {
 		ports: newPorts(dev),
 	}
 	l.meta = l.ports[0].mdev != nil
+	if h.inj != nil {
+		for _, p := range l.ports {
+			if w, ok := p.dev.(wholeSuperFrames); ok && p.mdev != nil {
+				w.SetWholeSuperFrames(true)
+			}
+		}
+	}
 	l.state.Store(h.newLinkState(cfg))
 	l.defaultMark.Store(cfg.GBPMark) // "gbpmark" (config.Link.GBPMark)
 	l.vniFilter.Store(&vniFilter{})

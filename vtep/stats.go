@@ -196,6 +196,9 @@ type Stats struct {
 	// back through the link.
 	PMTUExceeded atomic.Uint64
 	PMTUErrors   atomic.Uint64
+	// TXSuperPackets counts TCP super-frames sent whole as tunnel GSO
+	// packets (HostOptions.Injector); each also counts once in TXPackets.
+	TXSuperPackets atomic.Uint64
 	// Learned and Migrated count FDB entries created and moved by learning.
 	Learned  atomic.Uint64
 	Migrated atomic.Uint64
@@ -270,6 +273,7 @@ func (st *Stats) Snapshot() Snapshot {
 	add("bypassed", &st.Bypassed)
 	add("tx_pmtu_exceeded", &st.PMTUExceeded)
 	add("tx_pmtu_errors", &st.PMTUErrors)
+	add("tx_tunnel_gso_packets", &st.TXSuperPackets)
 	add("fdb_learned", &st.Learned)
 	add("fdb_migrated", &st.Migrated)
 	add("rx_csum_partial", &st.RXChecksumPartial)

@@ -53,6 +53,10 @@ type txBatch struct {
 	icmp    []byte      // PMTU error scratch buffer
 	mtu     mtuCache    // the last path MTU answer, this batch
 	mrOuts  []int       // multicast routing's outgoing interfaces scratch
+	// segs and segSizes hold the segments of a super-frame that is not
+	// sent whole (xmitSegments).
+	segs     [][]byte
+	segSizes []int
 }
 
 // txQueue holds the outer packets of one family. pkts[i] is a whole buffer
@@ -350,6 +354,22 @@ func (l *Link) replicate(b *txBatch, st *linkState, buf []byte, size int, m *tap
 // packet, or deliver it to a local link (local bypass). defaultVNI is the
 // frame's source VNI.
 func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.Meta, defaultVNI header.VNI, r *fdb.Remote, didRSC bool) {
+	super := m.GSOType != 0
+	if super {
+		// A whole TCP super-frame goes out as one tunnel GSO packet
+		// when it can (inject); otherwise it is segmented here.
+		var dst netip.Addr
+		if r == nil {
+			dst = m.Tunnel.Remote
+		} else if !r.BridgeLocal() {
+			dst = r.IP
+		}
+		dst = dst.Unmap()
+		if !l.injectable(st, m, dst) || (st.localBypass && l.host.isLocal(dst)) {
+			l.xmitSegments(b, st, buf, size, m, defaultVNI, r, didRSC)
+			return
+		}
+	}
 	frame := buf[tap.Headroom : tap.Headroom+size]
 	// skb_vlan_inet_prepare: find the network header past any VLAN
 	// tags, and make sure a base IPv4/IPv6 header is there.
@@ -491,7 +511,13 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	} else {
 		df = ti.DontFragment
 	}
-	if mtu := b.pathMTU(s, dstIP, oif); mtu > 0 && l.checkPMTU(b, st, buf, size, maclen, et, raw || ti != nil, v6, mtu, vni) {
+	psize := size
+	if super {
+		// What has to fit the path is each segment.
+		cs := int(m.ChecksumStart)
+		psize = min(size, cs+int(frame[cs+12]>>4)*4+int(m.GSOSize))
+	}
+	if mtu := b.pathMTU(s, dstIP, oif); mtu > 0 && l.checkPMTU(b, st, buf, psize, maclen, et, raw || ti != nil, v6, mtu, vni) {
 		return
 	}
 
@@ -502,7 +528,7 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 
 	// VXLAN header (vxlan_build_skb).
 	w0, w1 := uint32(vxFlagI), uint32(vni)<<8
-	if m.ChecksumPartial {
+	if m.ChecksumPartial && !super {
 		cs, co := int(m.ChecksumStart), int(m.ChecksumOffset)
 		if st.remcsumTX && cs <= maxRemcsumStart && cs&1 == 0 && (co == 6 || co == 16) && cs+co+2 <= len(frame) {
 			// Remote checksum offload: the inner checksum is left to
@@ -541,6 +567,10 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	}
 	udpLen := vxlanHdrLen + size
 	if ipLen+udpLen > 0xffff+boolInt(v6)*header.IPv6FixedSize {
+		if super {
+			l.xmitSegments(b, st, buf, size, m, defaultVNI, r, didRSC)
+			return
+		}
 		l.drop(DropTXTooBig, vs)
 		return
 	}
@@ -595,8 +625,8 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 	}
 	if udpSum {
 		var c uint16
-		if s.txCsumOffload {
-			c = ps // CHECKSUM_PARTIAL: the Conn completes it.
+		if s.txCsumOffload || super {
+			c = ps // CHECKSUM_PARTIAL: the Conn (or GSO) completes it.
 		} else if c = ^checksum.Sum(udp, ps); c == 0 {
 			c = 0xffff // udp_set_csum: CSUM_MANGLED_0
 		}
@@ -605,6 +635,10 @@ func (l *Link) xmitOne(b *txBatch, st *linkState, buf []byte, size int, m *tap.M
 
 	if st.mcroute && dstIP.IsMulticast() && l.host.mrouter != nil {
 		l.mcroute(b, s, buf, off, size, maclen, src, dstIP, oif, ttl, df, udpSum && s.txCsumOffload, vs)
+		return
+	}
+	if super {
+		l.inject(b, s, buf, off, size, maclen, v6, udpSum, m, dstIP, oif, vs)
 		return
 	}
 	l.enqueue(b, v6, buf[:tap.Headroom+size], oif, size-maclen, vs, size)

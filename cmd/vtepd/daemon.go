@@ -65,9 +65,9 @@ type dlink struct {
 // newDaemon returns a daemon with no links. workers is the number of
 // underlay sockets per port (vtep.HostOptions.Workers); sys opens TAPs
 // with as many queues.
-// pinThread and portByQueue are vtep.HostOptions.PinThread and
-// SourcePortByQueue.
-func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error, portByQueue bool) (*daemon, error) {
+// pinThread, portByQueue and inj are vtep.HostOptions.PinThread,
+// SourcePortByQueue and Injector.
+func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error, portByQueue bool, inj vtep.Injector) (*daemon, error) {
 	d := &daemon{
 		log:     log,
 		sys:     sys,
@@ -90,6 +90,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		Logger:            log,
 		PinThread:         pinThread,
 		SourcePortByQueue: portByQueue,
+		Injector:          inj,
 	})
 	if err != nil {
 		return nil, err

@@ -55,6 +55,7 @@ import (
 	"github.com/vtepd/vtep/internal/kernelnet"
 	"github.com/vtepd/vtep/internal/sys"
 	"github.com/vtepd/vtep/underlay"
+	"github.com/vtepd/vtep/vtep"
 )
 
 // version is the daemon's version; the build may set it with -ldflags -X.
@@ -71,6 +72,7 @@ type options struct {
 	logLevel slog.Level
 	offload  bool
 	pin      bool
+	tgso     bool
 	workers  int
 	batch    int
 	cpuProf  string
@@ -86,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	offload := fs.String("offload", "on", "TAP and UDP segmentation and checksum offloads: on or off")
 	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
 	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and keep each flow on one worker by its outer source port; off: leave threads to the Go scheduler and spread flows by hash")
+	tgso := fs.String("tunnel-gso", "off", "on: send TCP super-frames whole, as UDP tunnel GSO packets through a TAP of their own and bpf_redirect_neigh (Linux 6.17+; skips netfilter's OUTPUT and POSTROUTING hooks); off: segment them and send every datagram through the UDP sockets")
 	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -108,6 +111,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.pin, err = onOff("pin", *pin); err != nil {
 		return o, err
+	}
+	if o.tgso, err = onOff("tunnel-gso", *tgso); err != nil {
+		return o, err
+	}
+	if o.tgso && !o.offload {
+		return o, errors.New("-tunnel-gso on needs -offload on: super-frames come from the TAP's TSO")
 	}
 	if o.workers < 0 {
 		return o, fmt.Errorf("-workers %d: must not be negative", o.workers)
@@ -190,7 +199,18 @@ func run(args []string, stderr io.Writer) int {
 			pinThread = func(w int) error { return sys.PinThread(ls.pinCPUs[w%len(ls.pinCPUs)]) }
 		}
 	}
-	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0)
+	var inj vtep.Injector
+	if o.tgso {
+		j, err := underlay.OpenInjector(workers)
+		if err != nil {
+			log.Warn("tunnel GSO unavailable; super-frames are segmented", "err", err)
+		} else {
+			defer j.Close()
+			log.Info("tunnel GSO on", "device", j.Name(), "queues", j.Queues())
+			inj = j
+		}
+	}
+	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0, inj)
 	if err != nil {
 		log.Error("cannot start the datapath", "err", err)
 		return 1

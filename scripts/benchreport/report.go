@@ -152,6 +152,7 @@ var labels = map[string]string{
 	"kernel":         "kernel vxlan",
 	"tap-relay":      "TAP relay, no tunnel",
 	"vtep-offload":   "vtep, offloads on",
+	"vtep-tgso":      "vtep, tunnel GSO",
 	"vtep-nooffload": "vtep, offloads off",
 }
 
