@@ -120,15 +120,7 @@ func (b *txBatch) clone(buf []byte, size int) []byte {
 // cloneRange copies buf[from:to] into a spare buffer, at the same offsets,
 // and returns that buffer.
 func (b *txBatch) cloneRange(buf []byte, from, to int) []byte {
-	var c []byte
-	if n := len(b.spare); n > 0 {
-		c = b.spare[n-1]
-		b.spare[n-1] = nil
-		b.spare = b.spare[:n-1]
-	} else {
-		c = make([]byte, b.bufSize)
-	}
-	b.inUse = append(b.inUse, c)
+	c := b.spareBuf()
 	copy(c[from:to], buf[from:to])
 	return c
 }
