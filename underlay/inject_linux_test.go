@@ -66,25 +66,39 @@ func superPacket(oif int, src, dst netip.Addr, payload []byte, mss int) []byte {
 	return b
 }
 
+// injectorRig joins namespaces a and b (names from prefix) by a veth "ul"
+// with src and dst on it, runs setup on the namespaces (nil: nothing), then
+// listens on b's port 4789 (UDP_GRO off when noGRO) and opens an injector
+// in a. It returns them with the output interface the injector found for
+// dst; it skips the test where tunnel GSO injection is unavailable.
+func injectorRig(t *testing.T, prefix string, src, dst netip.Addr, noGRO bool, setup func(a, b *nstest.NS)) (*LinuxConn, *Injector, int, *nstest.NS) {
+	t.Helper()
+	nstest.SkipUnlessRoot(t)
+	a, b := nstest.NewNS(t, prefix+"a"), nstest.NewNS(t, prefix+"b")
+	nstest.AddVeth(t, a, b, nstest.Veth{NameA: "ul", NameB: "ul",
+		AddrsA: []netip.Prefix{netip.PrefixFrom(src, 24)}, AddrsB: []netip.Prefix{netip.PrefixFrom(dst, 24)}})
+	if setup != nil {
+		setup(a, b)
+	}
+	rx := listen(t, b, Options{Family: 4, Port: 4789, DisableGRO: noGRO})
+	var j *Injector
+	if err := a.Do(func() (err error) { j, err = OpenInjector(1); return err }); err != nil {
+		t.Skipf("no tunnel GSO injection here: %v", err)
+	}
+	t.Cleanup(func() { j.Close() })
+	var oif int
+	a.Do(func() error { oif = j.Oif(dst); return nil })
+	return rx, j, oif, a
+}
+
 // TestInjectorSuperPacketCrossesVethWhole: a super-packet written to the
 // injector leaves by the interface its Ethernet header names
 // (bpf_redirect_neigh) and, as a kernel vxlan's SKB_GSO_UDP_TUNNEL packet
 // does, crosses a veth unsegmented: the peer's UDP socket reads it as one
 // datagram, byte for byte what was sent.
 func TestInjectorSuperPacketCrossesVethWhole(t *testing.T) {
-	nstest.SkipUnlessRoot(t)
-	a, b := nstest.NewNS(t, "inja"), nstest.NewNS(t, "injb")
 	src, dst := netip.MustParseAddr("10.7.0.1"), netip.MustParseAddr("10.7.0.2")
-	nstest.AddVeth(t, a, b, nstest.Veth{NameA: "ul", NameB: "ul",
-		AddrsA: []netip.Prefix{netip.PrefixFrom(src, 24)}, AddrsB: []netip.Prefix{netip.PrefixFrom(dst, 24)}})
-	rx := listen(t, b, Options{Family: 4, Port: 4789})
-	var j *Injector
-	if err := a.Do(func() (err error) { j, err = OpenInjector(1); return err }); err != nil {
-		t.Skipf("no tunnel GSO injection here: %v", err)
-	}
-	defer j.Close()
-	var oif int
-	a.Do(func() error { oif = j.Oif(dst); return nil })
+	rx, j, oif, a := injectorRig(t, "inj", src, dst, false, nil)
 	if want := linkIndex(t, a, "ul"); oif != want {
 		t.Fatalf("Oif(%s) = %d, want %d (ul)", dst, oif, want)
 	}
@@ -111,21 +125,11 @@ func TestInjectorSuperPacketCrossesVethWhole(t *testing.T) {
 // lengths fixed, consecutive sequence numbers and a complete inner TCP
 // checksum, and together they carry the payload in order.
 func TestInjectorSuperPacketSegmentedWithoutOffload(t *testing.T) {
-	nstest.SkipUnlessRoot(t)
-	a, b := nstest.NewNS(t, "injsa"), nstest.NewNS(t, "injsb")
 	src, dst := netip.MustParseAddr("10.7.1.1"), netip.MustParseAddr("10.7.1.2")
-	nstest.AddVeth(t, a, b, nstest.Veth{NameA: "ul", NameB: "ul",
-		AddrsA: []netip.Prefix{netip.PrefixFrom(src, 24)}, AddrsB: []netip.Prefix{netip.PrefixFrom(dst, 24)}})
-	a.Run(t, "ethtool", "-K", "ul", "tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off", "tx", "off")
-	b.Run(t, "ethtool", "-K", "ul", "gro", "off")
-	rx := listen(t, b, Options{Family: 4, Port: 4789, DisableGRO: true})
-	var j *Injector
-	if err := a.Do(func() (err error) { j, err = OpenInjector(1); return err }); err != nil {
-		t.Skipf("no tunnel GSO injection here: %v", err)
-	}
-	defer j.Close()
-	var oif int
-	a.Do(func() error { oif = j.Oif(dst); return nil })
+	rx, j, oif, _ := injectorRig(t, "injs", src, dst, true, func(a, b *nstest.NS) {
+		a.Run(t, "ethtool", "-K", "ul", "tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off", "tx", "off")
+		b.Run(t, "ethtool", "-K", "ul", "gro", "off")
+	})
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 625) // 10000 bytes
 	const mss = 1400
 	if err := j.Write(0, superPacket(oif, src, dst, payload, mss)); err != nil {

@@ -92,6 +92,17 @@ func (b *txBatch) spareBuf() []byte {
 	return c
 }
 
+// injectOif is inj.Oif(dst), asked once per batch and destination: the
+// injector's answer is a locked lookup shared by every worker, and a TSO
+// burst is many super-frames to one remote.
+func (b *txBatch) injectOif(inj Injector, dst netip.Addr) int {
+	c := &b.oif
+	if !c.valid || c.dst != dst {
+		c.valid, c.dst, c.oif = true, dst, inj.Oif(dst)
+	}
+	return c.oif
+}
+
 // injectable reports whether the super-frame with metadata m, on its way
 // to dst, may go out whole through the host's Injector: an Ethernet frame
 // (not raw GPE) to a unicast remote, with room in front for the tunnel
@@ -111,7 +122,7 @@ func (l *Link) inject(b *txBatch, s *socket, buf []byte, off, size, maclen int, 
 		l.flushTX(b)
 	}
 	if oif == 0 {
-		oif = l.host.inj.Oif(dst)
+		oif = b.injectOif(l.host.inj, dst)
 		if oif == 0 {
 			l.drop(DropNoRoute, vs)
 			return

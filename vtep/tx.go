@@ -57,6 +57,12 @@ type txBatch struct {
 	// sent whole (xmitSegments).
 	segs     [][]byte
 	segSizes []int
+	// oif is the injector's last output interface answer, this batch.
+	oif struct {
+		valid bool
+		dst   netip.Addr
+		oif   int
+	}
 }
 
 // txQueue holds the outer packets of one family. pkts[i] is a whole buffer
@@ -210,6 +216,7 @@ func (l *Link) transmitBatch(p *port, b *txBatch) bool {
 func (l *Link) transmit(b *txBatch, n int) {
 	b.last.e = nil
 	b.mtu.valid = false
+	b.oif.valid = false
 	st := l.state.Load()
 	l.fdb.Tick()
 	up := l.up.Load()
