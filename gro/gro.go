@@ -153,6 +153,11 @@ type Meta struct {
 	// e.g. the outer UDP checksum covering it was verified by the kernel,
 	// so its TCP/UDP checksum is not checked again.
 	Verified bool
+	// Whole marks a frame that is a super-frame already (one a peer's
+	// kernel segmented nowhere, written on with its own GSO size): it is
+	// never held or merged, and it completes the held flow it belongs to,
+	// so that the flow stays in order.
+	Whole bool
 }
 
 // Output is the result of one batch: frame j is Frames[j][offset:], to be
@@ -402,6 +407,13 @@ func (c *Coalescer) add(i int, m Meta) {
 		return
 	}
 	b := p.key.bucket()
+	if m.Whole {
+		if s := c.lookup(b, &p.key); s >= 0 {
+			c.complete(s, ReasonWhole)
+		}
+		c.bypass(i, ReasonWhole)
+		return
+	}
 	cs := csumUnknown
 	if m.Verified {
 		cs = csumGood

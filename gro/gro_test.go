@@ -131,6 +131,13 @@ func TestCoalesceTCPRules(t *testing.T) {
 			want: [][]int{{0}, {1, 2}}, flushes: map[Reason]int{ReasonOversize: 1}},
 		{name: "pure ACK passes and completes", frames: mk(v4, n(1000), n(1000), n(0), n(1000)),
 			want: [][]int{{0, 1}, {2}, {3}}, flushes: map[Reason]int{ReasonNoPayload: 1}, bypassed: map[Reason]int{ReasonNoPayload: 1}},
+		// dev_gro_receive leaves a GSO skb whole unless its gso_size
+		// matches the held flow's; a whole super-frame (Meta.Whole)
+		// carries no gso_size we could compare, so it always passes.
+		{name: "whole super-frame completes its flow and passes", frames: mk(v4, n(1000), n(1000), n(20000), n(1000), n(1000)),
+			meta:    []Meta{{}, {}, {Whole: true}, {}, {}},
+			want:    [][]int{{0, 1}, {2}, {3, 4}},
+			flushes: map[Reason]int{ReasonWhole: 1}, bypassed: map[Reason]int{ReasonWhole: 1}},
 		{name: "SYN is never held", frames: mk(v4, n(0, withFlags(gsotest.SYN)), n(1000), n(1000)),
 			want: [][]int{{0}, {1, 2}}},
 		{name: "RST completes and passes", frames: mk(v4, n(1000), n(1000), n(0, withFlags(gsotest.RST|gsotest.ACK)), n(1000)),

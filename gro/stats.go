@@ -62,6 +62,9 @@ const (
 	// IPv4 header checksum, Ethernet padding, a truncated header, more than
 	// two VLAN tags, UDP when UDP coalescing is off.
 	ReasonNotGROable
+	// ReasonWhole: the frame is a super-frame already ([Meta].Whole). It
+	// is written whole, and the held flow it belongs to before it.
+	ReasonWhole
 
 	// NumReasons is the number of reasons, for sizing arrays.
 	NumReasons
@@ -88,6 +91,7 @@ var reasonNames = [NumReasons]string{
 	ReasonNoBuffer:     "no-buffer",
 	ReasonNoPayload:    "no-payload",
 	ReasonNotGROable:   "not-groable",
+	ReasonWhole:        "whole",
 }
 
 // String returns the reason's name as the CLI prints it ("psh-fin").

@@ -327,6 +327,13 @@ type writer struct {
 	// them with one writev through viov.
 	pays [][][]byte
 	viov []sys.Iovec
+	// A super-frame (Meta.GSOType) on a queue without a virtio_net_hdr
+	// is split into segBufs and written one segment at a time: segN
+	// segments, of which segNext is the next to write (0, 0: none split).
+	segBufs       [][]byte
+	segSizes      []int
+	segN, segNext int
+	segSize       int
 }
 
 func (w *writer) init(q *Queue) {
@@ -385,7 +392,7 @@ func (q *Queue) WriteMeta(bufs [][]byte, metas []Meta, offset int) (int, error) 
 			gm = w.gmeta[:len(bufs)]
 			for i := range gm {
 				m := &metas[i]
-				gm[i] = gro.Meta{Verified: m.ChecksumPartial}
+				gm[i] = gro.Meta{Verified: m.ChecksumPartial, Whole: m.GSOType != 0}
 				if m.Tunnel.Valid {
 					gm[i].Context = uint32(m.Tunnel.VNI)
 				}
@@ -446,6 +453,14 @@ func (w *writer) header(i int, frame []byte) (h header.VirtioNetHdrFields, ok bo
 	}
 	h.Flags = header.VirtioNetHdrFlagNeedsCsum
 	h.CsumStart, h.CsumOffset = m.ChecksumStart, m.ChecksumOffset
+	if m.GSOType != 0 {
+		th := int(m.ChecksumStart)
+		if th+header.TCPMinimumSize > len(frame) || m.GSOSize == 0 {
+			return h, false
+		}
+		h.GSOType, h.GSOSize = m.GSOType, m.GSOSize
+		h.HdrLen = uint16(th + int(frame[th+12]>>4)*4)
+	}
 	return h, true
 }
 
@@ -472,6 +487,71 @@ func (w *writer) writeVectored(fd uintptr, buf []byte, h *header.VirtioNetHdrFie
 	return err
 }
 
+// wholeMeta returns the metadata of output frame i when it is a whole
+// super-frame (Meta.GSOType), else nil.
+func (w *writer) wholeMeta(i int) *Meta {
+	if w.metas == nil || (w.hdrs != nil && w.hdrs[i].Flags != 0) {
+		return nil
+	}
+	in := i
+	if w.index != nil {
+		in = w.index[i]
+	}
+	if m := &w.metas[in]; m.GSOType != 0 && m.ChecksumPartial {
+		return m
+	}
+	return nil
+}
+
+// writeSegments writes the super-frame frame described by m, on a queue
+// without a virtio_net_hdr, as its segments with complete checksums (what
+// the kernel's software GSO would send on). After EAGAIN or EINTR a new
+// call goes on with the segment that was not written.
+func (w *writer) writeSegments(fd uintptr, frame []byte, m *Meta) error {
+	if w.segN == 0 {
+		h := header.VirtioNetHdrFields{Flags: header.VirtioNetHdrFlagNeedsCsum, GSOType: m.GSOType, GSOSize: m.GSOSize,
+			CsumStart: m.ChecksumStart, CsumOffset: m.ChecksumOffset}
+		lay, err := gso.Parse(frame, h)
+		if err != nil {
+			return sys.EINVAL
+		}
+		w.growSegments(lay.Segments, lay.SegmentLen)
+		n, err := gso.Split(w.segBufs, w.segSizes, 0, frame, h, 0)
+		if err != nil {
+			return sys.EINVAL
+		}
+		w.segN, w.segNext = n, 0
+	}
+	for w.segNext < w.segN {
+		_, err := sys.Write(fd, w.segBufs[w.segNext][:w.segSizes[w.segNext]])
+		if err == sys.EAGAIN || err == sys.EINTR {
+			return err
+		}
+		if err != nil {
+			w.segN = 0
+			return err
+		}
+		w.segNext++
+	}
+	w.segN = 0
+	return nil
+}
+
+// growSegments makes segBufs n buffers of at least size bytes each,
+// reusing what an earlier super-frame left when it is enough.
+func (w *writer) growSegments(n, size int) {
+	if cap(w.segBufs) < n || w.segSize < size {
+		size = max(size, w.segSize)
+		n = max(n, cap(w.segBufs))
+		backing := make([]byte, n*size)
+		w.segBufs, w.segSizes, w.segSize = make([][]byte, n), make([]int, n), size
+		for k := range w.segBufs {
+			w.segBufs[k] = backing[k*size : (k+1)*size : (k+1)*size]
+		}
+	}
+	w.segBufs, w.segSizes = w.segBufs[:n], w.segSizes[:n]
+}
+
 func (w *writer) writeFn(fd uintptr) bool {
 	for w.i < len(w.bufs) {
 		buf := w.bufs[w.i]
@@ -479,11 +559,18 @@ func (w *writer) writeFn(fd uintptr) bool {
 		if w.segs != nil {
 			segs = w.segs[w.i]
 		}
-		h, ok := w.header(w.i, buf[w.offset:])
+		var h header.VirtioNetHdrFields
+		ok := true
+		whole := w.wholeMeta(w.i)
+		if whole == nil || w.q.vnet {
+			h, ok = w.header(w.i, buf[w.offset:])
+		}
 		var err error
 		switch {
 		case !ok:
 			err = sys.EINVAL
+		case whole != nil && !w.q.vnet:
+			err = w.writeSegments(fd, buf[w.offset:], whole)
 		case w.pays != nil && w.pays[w.i] != nil:
 			err = w.writeVectored(fd, buf, &h)
 		case !w.q.vnet:

@@ -44,11 +44,14 @@ type Meta struct {
 	// transmit, where to send the frame.
 	Tunnel TunnelInfo
 	// GSOType, when not zero, says the frame is a whole TCP super-frame
-	// the kernel handed over for segmentation (VIRTIO_NET_HDR_GSO_TCPV4 or
-	// TCPV6, possibly with VIRTIO_NET_HDR_GSO_ECN), left whole by a queue
-	// with SetWholeSuperFrames: its segments carry GSOSize payload bytes
+	// (VIRTIO_NET_HDR_GSO_TCPV4 or TCPV6, possibly with
+	// VIRTIO_NET_HDR_GSO_ECN) whose segments carry GSOSize payload bytes
 	// each, and ChecksumPartial is set (every segment's TCP checksum is
-	// to be finished).
+	// to be finished). On read: one the kernel handed over for
+	// segmentation, left whole by a queue with SetWholeSuperFrames. On
+	// write: a queue with a virtio_net_hdr hands it to the kernel as one
+	// GSO packet, which GRO leaves alone; a queue without one writes its
+	// segments.
 	GSOType uint8
 	// GSOSize is the payload size of each segment of a super-frame.
 	GSOSize uint16

@@ -35,6 +35,45 @@ import (
 // outer one was computed: the kernel drops it, we deliver it (README,
 // "Differences from the kernel").
 
+// Whole super-frames
+//
+// A kernel peer's TCP GSO burst can reach us whole: a kernel vxlan device
+// sending over a veth, or a vtep sending with tunnel GSO, hands the
+// receiving UDP socket one datagram of up to 64 KB (an
+// SKB_GSO_UDP_TUNNEL skb, which udp_unexpected_gso lets through, with no
+// UDP_GRO segment size to report). The kernel's vxlan keeps such a packet
+// a GSO packet with the sender's gso_size, so a bridge port with a smaller
+// MTU still gets segments that fit. We do the same for a port with
+// metadata: a TCP packet longer than the link's MTU is written to the TAP
+// as a TCPV4 or TCPV6 GSO packet (tap.Meta.GSOType) whose segments fill
+// the MTU, the segment size the sender used unless the MTUs differ; a
+// queue without a virtio_net_hdr writes the segments themselves. Only a
+// GSO packet is that long, and the kernel builds every GSO packet
+// CHECKSUM_PARTIAL, so the pseudo-header sum in the checksum field is
+// taken as the sign without summing the 64 KB behind it; any other value
+// is checked (unless the Conn vouched for the payload) before the frame is
+// handed on the same way.
+
+// markWhole describes in m the TCP super-frame frame, whose network header
+// starts at nh and whose segment is frame[start:end], as a GSO packet
+// whose segments fit mtu. A frame whose payload fits one segment is left
+// alone.
+func markWhole(frame []byte, nh, start, end int, et uint16, m *tap.Meta, mtu int) {
+	doff := int(frame[start+12]>>4) * 4
+	seg := mtu - (start - nh) - doff
+	if doff < header.TCPMinimumSize || start+doff > end || seg <= 0 || end-start-doff <= seg {
+		return
+	}
+	m.GSOType = header.VirtioNetHdrGSOTCPv4
+	if et == header.EtherTypeIPv6 {
+		m.GSOType = header.VirtioNetHdrGSOTCPv6
+	}
+	if frame[start+13]&0x80 != 0 { // CWR: SKB_GSO_TCP_ECN
+		m.GSOType |= header.VirtioNetHdrGSOECN
+	}
+	m.GSOSize = uint16(seg)
+}
+
 // PayloadVerifier is an optional interface of underlay.Conn: a Conn whose
 // RXPayloadVerified returns true delivers only packets that carried a
 // non-zero UDP checksum it verified, so the inner frames are intact
@@ -101,12 +140,27 @@ func innerL4(frame []byte, nh int, et uint16) (start, end, off int, ps uint16, o
 // metadata, or finished; with verified is set (the Conn vouched for the
 // payload), a complete one is made partial for a port with metadata. It
 // returns 1 if it found a partial checksum, for rx_csum_partial.
-func (l *Link) rxChecksum(frame []byte, nh int, et uint16, m *tap.Meta, verified bool) int {
+func (l *Link) rxChecksum(frame []byte, nh int, et uint16, m *tap.Meta, verified bool, mtu int) int {
 	start, end, off, ps, ok := innerL4(frame, nh, et)
 	if !ok {
 		return 0
 	}
 	field := binary.BigEndian.Uint16(frame[start+off:])
+	if l.meta && off == 16 && end-nh > mtu {
+		// A TCP packet longer than the MTU: a GSO burst that crossed the
+		// underlay whole (see "Whole super-frames" above).
+		partial := field == ps
+		if partial || verified || checksum.Combine(checksum.Sum(frame[start:end], 0), ps) == 0xffff {
+			binary.BigEndian.PutUint16(frame[start+off:], ps)
+			m.ChecksumPartial = true
+			m.ChecksumStart, m.ChecksumOffset = uint16(start), uint16(off)
+			markWhole(frame, nh, start, end, et, m, mtu)
+			if partial {
+				return 1
+			}
+			return 0
+		}
+	}
 	if field == ps {
 		sum := checksum.Sum(frame[start:end], 0)
 		if checksum.Combine(sum, ps) != 0xffff {

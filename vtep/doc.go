@@ -105,6 +105,10 @@
 //     udp6zerocsumrx), whose complete checksums are handed on as partial.
 //     Over IPv4 a zero outer checksum is legal and the socket API does not
 //     say which datagrams had one, so inner checksums are always checked.
+//     A TCP packet longer than the link's MTU is a peer's GSO burst that
+//     crossed the underlay whole: it goes to a metadata port as one GSO
+//     packet (tap.Meta.GSOType, GSOSize from the MTU), as vxlan_rcv keeps
+//     a GSO skb, with its checksum partial (see csum.go).
 //  14. Delivery to the overlay port in batches; rx_packets and rx_bytes
 //     (past the inner Ethernet header, as after eth_type_trans).
 //

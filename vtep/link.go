@@ -75,6 +75,7 @@ type linkState struct {
 	labelInherit bool
 
 	rsvFlags, rsvVNI uint32 // reserved_bits, as two header words
+	mtu              int    // the device MTU (a whole TCP packet longer is a GSO burst)
 
 	group        netip.Addr // multicast default destination, or zero
 	groupIfindex int
@@ -118,6 +119,9 @@ func (h *Host) newLinkState(cfg config.Link) *linkState {
 		labelInherit: cfg.LabelPolicy == config.LabelInherit,
 	}
 	st.srcMin, st.srcMax = cfg.SourcePortRange()
+	if st.mtu = cfg.MTU; st.mtu == 0 {
+		st.mtu = config.DefaultMTU
+	}
 	if cfg.Local.IsValid() && !cfg.Local.IsUnspecified() {
 		st.local = cfg.Local.Unmap()
 	}

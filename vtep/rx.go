@@ -426,12 +426,19 @@ func (l *Link) receive(b *rxBatch, s *socket, buf []byte, outer, innerStart, inn
 	// outer checksum the Conn verified vouches for the inner one (see
 	// csum.go).
 	partial := 0
+	cnh, cet := nh, et
+	if !raw && header.IsVLANEtherType(et) {
+		cnh, cet = networkOffset(frame)
+	}
+	mtu := st.mtu
 	if !meta.ChecksumPartial {
-		cnh, cet := nh, et
-		if !raw && header.IsVLANEtherType(et) {
-			cnh, cet = networkOffset(frame)
+		partial = l.rxChecksum(frame, cnh, cet, &meta, verified, mtu)
+	} else if l.meta && len(frame)-cnh > mtu {
+		// Remote checksum offload left it partial; a whole GSO burst
+		// still goes on as one (csum.go).
+		if start, end, off, _, ok := innerL4(frame, cnh, cet); ok && off == 16 && end-cnh > mtu {
+			markWhole(frame, cnh, start, end, cet, &meta, mtu)
 		}
-		partial = l.rxChecksum(frame, cnh, cet, &meta, verified)
 	}
 	// Deliver: rx_bytes counts what follows the Ethernet header
 	// (eth_type_trans pulled it), as dev_dstats_rx_add(skb->len) does.
