@@ -4,8 +4,8 @@
 // The package has three parts:
 //
 //   - the wire types ([LinkInfo], [FDBRequest], [FlushRequest], [FDBEntry],
-//     [Neighbor], [Event], [Error]) that travel between the daemon and its
-//     clients;
+//     [MDBRequest], [VNIRequest], [VNIFilter], [Neighbor], [Event], [Error])
+//     that travel between the daemon and its clients;
 //   - [NewHandler], an http.Handler that parses and checks requests and
 //     calls a [Backend]. It does all of the grammar work that does not
 //     need the running system (`type vxlan` arguments through
@@ -26,6 +26,11 @@
 //	GET    /v1/fdb[?dev=NAME]           dump FDBs (bridge fdb show)
 //	POST   /v1/fdb                      add, append, replace or del an entry
 //	POST   /v1/fdb/flush                bridge fdb flush
+//	GET    /v1/mdb[?dev=NAME&grp=G...]  dump MDBs, or get one entry (bridge mdb show, get)
+//	POST   /v1/mdb                      add, replace or del an MDB remote
+//	POST   /v1/mdb/flush                bridge mdb flush
+//	GET    /v1/vni[?dev=NAME&stats=1]   VNI filters of vnifilter links (bridge [-s] vni show)
+//	POST   /v1/vni                      add or del a VNI or range (bridge vni add, del)
 //	GET    /v1/neigh[?dev=NAME]         the neighbour table proxy ARP/ND uses
 //	GET    /v1/monitor[?fdb=1&miss=1&dev=NAME]  events, one JSON object a line
 //

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -35,6 +36,8 @@ type fakeLink struct {
 	up    bool
 	index int
 	fdb   *fdb.Table
+	// vnis is the VNI filter: each VNI's group or remote.
+	vnis map[header.VNI]netip.Addr
 }
 
 func newFakeBackend() *fakeBackend {
@@ -67,6 +70,10 @@ func (b *fakeBackend) state() string {
 		fmt.Fprintf(&s, "%s up=%v %v\n", n, l.up, l.cfg.Args())
 		for nb := range l.fdb.Neighs() {
 			fmt.Fprintf(&s, "  %s\n", nb.String())
+		}
+		vnis := slices.Sorted(maps.Keys(l.vnis))
+		for _, v := range vnis {
+			fmt.Fprintf(&s, "  vni %d %v\n", v, l.vnis[v])
 		}
 	}
 	return s.String()
@@ -332,6 +339,68 @@ func (b *fakeBackend) MDB(ctx context.Context, dev string, get *MDBGet) ([]MDBEn
 	if dev != "" && b.links[dev] == nil {
 		return nil, ErrNoDevice(dev)
 	}
+	return out, nil
+}
+
+func (b *fakeBackend) UpdateVNI(ctx context.Context, op VNIOp, dev string, first, last header.VNI, remote netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.record("UpdateVNI %s %s %d-%d %v", op, dev, first, last, remote); err != nil {
+		return err
+	}
+	l, ok := b.links[dev]
+	if !ok {
+		return ErrNoDevice(dev)
+	}
+	lookup := func(v header.VNI) (netip.Addr, bool) { a, ok := l.vnis[v]; return a, ok }
+	if err := CheckVNIUpdate(dev, l.cfg, op, first, last, remote, lookup); err != nil {
+		return err
+	}
+	if l.vnis == nil {
+		l.vnis = map[header.VNI]netip.Addr{}
+	}
+	for v := first; ; v++ {
+		if op == VNIAdd {
+			l.vnis[v] = remote
+		} else {
+			delete(l.vnis, v)
+		}
+		if v == last {
+			return nil
+		}
+	}
+}
+
+// VNIFilters counts v packets of v bytes each way for VNI v.
+func (b *fakeBackend) VNIFilters(ctx context.Context, dev string, stats bool) ([]VNIFilter, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if dev != "" {
+		l, ok := b.links[dev]
+		if !ok {
+			return nil, ErrNoDevice(dev)
+		}
+		if !l.cfg.VNIFilter {
+			return nil, ErrNoVNIFilter(dev)
+		}
+	}
+	var out []VNIFilter
+	for n, l := range b.links {
+		if (dev != "" && n != dev) || len(l.vnis) == 0 {
+			continue
+		}
+		f := VNIFilter{Index: l.index, Ifname: n}
+		for v, a := range l.vnis {
+			e := VNIEntry{VNI: uint32(v), Remote: a}
+			if stats {
+				e.Stats = &VNIStats{RXPkts: uint64(v), RXBytes: uint64(v) * uint64(v), TXPkts: uint64(v), TXBytes: uint64(v) * uint64(v)}
+			}
+			f.VNIs = append(f.VNIs, e)
+		}
+		slices.SortFunc(f.VNIs, func(a, b VNIEntry) int { return int(a.VNI) - int(b.VNI) })
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b VNIFilter) int { return a.Index - b.Index })
 	return out, nil
 }
 

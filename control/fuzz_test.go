@@ -8,6 +8,7 @@ import (
 
 var endpoints = []struct{ method, path string }{
 	{"POST", "/v1/links"}, {"PATCH", "/v1/links/vx0"}, {"POST", "/v1/fdb"}, {"POST", "/v1/fdb/flush"},
+	{"POST", "/v1/vni"},
 }
 
 // FuzzHandler sends arbitrary bodies to every endpoint that changes
@@ -23,16 +24,22 @@ func FuzzHandler(f *testing.F) {
 		`{"op":"del","dev":"vx0","mac":"02:00:00:00:00:01","vni":16777216}`,
 		`{"dev":"vx0","state":128,"state_mask":128,"flags":16,"flags_mask":16}`,
 		`{"dev":"vx0","dst":"::1","src_vni":3}`,
+		`{"op":"add","dev":"vxf","vni":100,"vniEnd":110,"group":"239.1.1.1"}`,
+		`{"op":"add","dev":"vxf","vni":5,"remote":"10.0.0.2"}`,
+		`{"op":"del","dev":"vxf","vni":1,"vniEnd":2}`,
+		`{"op":"del","dev":"vx0","vni":16777216}`,
 		`{`, `null`, `[]`, `{"name":""}`,
 	}
 	for _, s := range seeds {
-		for i := range 4 {
+		for i := range len(endpoints) {
 			f.Add(uint8(i), s)
 		}
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		b, h := newTestHandler()
 		addVX0(t, h)
+		addVXF(t, h)
+		ok(t, h, "POST", "/v1/vni", VNIRequest{Op: VNIAdd, Dev: "vxf", VNI: 1, Remote: mustAddr("10.0.0.7")}, nil)
 		ok(t, h, "POST", "/v1/fdb", fdbReq(FDBAdd, "02:00:00:00:00:01", "10.0.0.3", nil), nil)
 		before := b.state()
 		ep := endpoints[which%uint8(len(endpoints))]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -54,6 +55,15 @@ type Backend interface {
 	// MDB dumps the MDB of link dev, or of every link when dev is "".
 	// With get, it returns that entry of link dev, or the kernel's ENOENT.
 	MDB(ctx context.Context, dev string, get *MDBGet) ([]MDBEntry, error)
+	// UpdateVNI performs a bridge vni add or del of VNIs first to last
+	// (first when they are equal) on link dev; remote is an add's group or
+	// remote, or the zero Addr. It checks the request with CheckVNIUpdate
+	// and changes nothing when it refuses it.
+	UpdateVNI(ctx context.Context, op VNIOp, dev string, first, last header.VNI, remote netip.Addr) error
+	// VNIFilters returns the VNI filter of link dev, or of every link
+	// created with vnifilter that has VNIs when dev is ""; stats adds
+	// each VNI's counters. A dev without vnifilter is ErrNoVNIFilter.
+	VNIFilters(ctx context.Context, dev string, stats bool) ([]VNIFilter, error)
 	// Neighbors returns the neighbour table of link dev, or of every link
 	// when dev is "".
 	Neighbors(ctx context.Context, dev string) ([]Neighbor, error)
@@ -113,6 +123,8 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/mdb", h.showMDB)
 	mux.HandleFunc("POST /v1/mdb", h.updateMDB)
 	mux.HandleFunc("POST /v1/mdb/flush", h.flushMDB)
+	mux.HandleFunc("GET /v1/vni", h.showVNI)
+	mux.HandleFunc("POST /v1/vni", h.updateVNI)
 	mux.HandleFunc("GET /v1/neigh", h.showNeigh)
 	mux.HandleFunc("GET /v1/monitor", h.monitor)
 	return mux

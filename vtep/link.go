@@ -620,18 +620,24 @@ func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
 		return err
 	}
 	old := l.vniFilter.Load()
+	remote = remote.Unmap()
+	prev, had := old.groups[vni]
+	if _, in := old.stats[vni]; in && prev == remote {
+		return nil // vxlan_vni_update: nothing changes
+	}
 	nf := &vniFilter{stats: make(map[header.VNI]*VNIStats, len(old.stats)+1), groups: make(map[header.VNI]netip.Addr)}
 	for k, v := range old.stats {
 		nf.stats[k] = v
 	}
 	for k, v := range old.groups {
-		nf.groups[k] = v
+		if k != vni {
+			nf.groups[k] = v
+		}
 	}
 	if nf.stats[vni] == nil {
 		nf.stats[vni] = new(VNIStats)
 	}
 	if remote.IsValid() {
-		remote = remote.Unmap()
 		if remote.Is6() != st.v6 {
 			return fmt.Errorf("vtep: %s: remote %v: %w", l.name, remote, fdb.ErrFamily)
 		}
@@ -642,7 +648,7 @@ func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
 		}); err != nil {
 			return err
 		}
-		if remote.IsMulticast() && l.up.Load() {
+		if remote.IsMulticast() && l.up.Load() && !old.uses(remote) {
 			if s := l.sockFor(remote.Is6()); s != nil && !l.groupUsed(remote, st.groupIfindex) {
 				if err := s.joinGroup(remote, st.groupIfindex); err != nil {
 					return err
@@ -651,8 +657,45 @@ func (l *Link) AddVNI(vni header.VNI, remote netip.Addr) error {
 		}
 	}
 	l.vniFilter.Store(nf)
+	if had {
+		// vxlan_vni_update_group: the VNI's old default destination goes.
+		l.fdb.Delete(fdb.Request{MAC: header.ZeroMAC, Dst: prev, VNI: vni, HasVNI: true, SrcVNI: vni, HasSrcVNI: true})
+		l.leaveIfUnused(nf, prev, st)
+	}
 	l.rebuildVNITables()
 	return nil
+}
+
+// leaveIfUnused leaves group g, a VNI's former group, unless the link is
+// down or g is still in use, by another VNI of filter f or by another
+// link on the same socket (vxlan_vni_delete_group, vxlan_group_used).
+func (l *Link) leaveIfUnused(f *vniFilter, g netip.Addr, st *linkState) {
+	if !g.IsMulticast() || !l.up.Load() || f.uses(g) {
+		return
+	}
+	if s := l.sockFor(g.Is6()); s != nil && !l.groupUsed(g, st.groupIfindex) {
+		s.leaveGroup(g, st.groupIfindex)
+	}
+}
+
+// uses reports whether a VNI of f has group g.
+func (f *vniFilter) uses(g netip.Addr) bool {
+	for _, o := range f.groups {
+		if o == g {
+			return true
+		}
+	}
+	return false
+}
+
+// VNIDest returns the group or remote of vni in the link's VNI filter
+// (the zero Addr for none), and whether vni is in the filter.
+func (l *Link) VNIDest(vni header.VNI) (netip.Addr, bool) {
+	f := l.vniFilter.Load()
+	if _, ok := f.stats[vni]; !ok {
+		return netip.Addr{}, false
+	}
+	return f.groups[vni], true
 }
 
 // DelVNI removes vni from the VNI filter (`bridge vni del`).
@@ -678,11 +721,7 @@ func (l *Link) DelVNI(vni header.VNI) error {
 	st := l.state.Load()
 	if g := old.groups[vni]; g.IsValid() {
 		l.fdb.Delete(fdb.Request{MAC: header.ZeroMAC, SrcVNI: vni, HasSrcVNI: true})
-		if g.IsMulticast() && l.up.Load() {
-			if s := l.sockFor(g.Is6()); s != nil && !l.groupUsed(g, st.groupIfindex) {
-				s.leaveGroup(g, st.groupIfindex)
-			}
-		}
+		l.leaveIfUnused(nf, g, st)
 	}
 	l.rebuildVNITables()
 	return nil

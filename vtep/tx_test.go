@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vtepd/vtep/config"
@@ -518,6 +519,55 @@ func TestVNIFilter(t *testing.T) {
 		}
 		if err := l3.AddVNI(100, netip.Addr{}); err != nil {
 			t.Errorf("VNI 100 after deleting it elsewhere: %v", err)
+		}
+	})
+}
+
+// TestVNIAddAgainReplacesItsRemote: adding a VNI that is already in the
+// filter with another group or remote replaces the VNI's default
+// destination (vxlan_vni_update_group): its all-zeros entry then has only
+// the new remote, and adding it with none removes the entry. Adding it
+// again unchanged changes nothing.
+func TestVNIAddAgainReplacesItsRemote(t *testing.T) {
+	bubble(t, netlab.Options{}, func(t *testing.T, lab *netlab.Lab) {
+		h1 := lab.MustAddHost(t, "h1", "192.0.2.1")
+		l := h1.MustAddLink(t, "vx0", "external vnifilter")
+		remotes := func() []netip.Addr {
+			e, _ := l.FDB().Get(header.ZeroMAC, 100)
+			if e == nil {
+				return nil
+			}
+			var ips []netip.Addr
+			for _, r := range e.Remotes() {
+				ips = append(ips, r.IP)
+			}
+			return ips
+		}
+		for _, step := range []struct {
+			remote netip.Addr
+			want   []netip.Addr
+		}{
+			{vtep2, []netip.Addr{vtep2}},
+			{vtep2, []netip.Addr{vtep2}},
+			{vtep3, []netip.Addr{vtep3}},
+			{netip.Addr{}, nil},
+			{vtep2, []netip.Addr{vtep2}},
+		} {
+			if err := l.AddVNI(100, step.remote); err != nil {
+				t.Fatalf("AddVNI(100, %v): %v", step.remote, err)
+			}
+			if got := remotes(); !slices.Equal(got, step.want) {
+				t.Errorf("after AddVNI(100, %v): all-zeros remotes %v, want %v", step.remote, got, step.want)
+			}
+			if d, ok := l.VNIDest(100); !ok || d != step.remote {
+				t.Errorf("after AddVNI(100, %v): VNIDest = %v, %v", step.remote, d, ok)
+			}
+		}
+		if err := l.DelVNI(100); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.VNIDest(100); ok || remotes() != nil {
+			t.Errorf("VNI 100 still there after DelVNI")
 		}
 	})
 }

@@ -20,15 +20,19 @@
 //	        [[no]permanent] [dst IP] [dst_port PORT] [vni N]
 //	vtep mdb get dev NAME grp GROUP [src SOURCE] [src_vni N]
 //	vtep [-d] [-s] mdb show [dev NAME]
+//	vtep vni add dev NAME vni VNI[-VNI] [group ADDR | remote ADDR]
+//	vtep vni del dev NAME vni VNI[-VNI]
+//	vtep [-s] vni show [dev NAME]
 //	vtep neigh show [dev NAME]
 //	vtep monitor [fdb] [mdb] [miss] [dev NAME]
 //	vtep version
 //
-// Output matches `ip link show`, `bridge fdb show` and `ip neigh show`
-// for the same objects, and -j prints the JSON those commands print with
-// -j. Errors go to standard error in iproute2's words. The exit status is
-// 0 on success, 1 for a malformed command or an unknown device, and 2 when
-// the daemon refuses the request (as ip does for RTNETLINK errors).
+// Output matches `ip link show`, `bridge fdb show`, `bridge mdb show`,
+// `bridge vni show` and `ip neigh show` for the same objects, and -j
+// prints the JSON those commands print with -j. Errors go to standard
+// error in iproute2's words. The exit status is 0 on success, 1 for a
+// malformed command or an unknown device, and 2 when the daemon refuses
+// the request (as ip does for RTNETLINK errors).
 package main
 
 import (
@@ -62,6 +66,8 @@ type api interface {
 	GetMDB(ctx context.Context, dev string, g control.MDBGet) ([]control.MDBEntry, error)
 	UpdateMDB(ctx context.Context, req control.MDBRequest) error
 	FlushMDB(ctx context.Context, req control.MDBFlushRequest) (int, error)
+	VNIFilters(ctx context.Context, dev string, stats bool) ([]control.VNIFilter, error)
+	UpdateVNI(ctx context.Context, req control.VNIRequest) error
 	Neighbors(ctx context.Context, dev string) ([]control.Neighbor, error)
 	Monitor(ctx context.Context, f control.EventFilter, fn func(control.Event) error) error
 }
@@ -94,7 +100,7 @@ func usagef(format string, args ...any) error {
 }
 
 const usageText = `Usage: vtep [ OPTIONS ] OBJECT { COMMAND | help }
-where  OBJECT := { link | fdb | mdb | neigh | monitor | version }
+where  OBJECT := { link | fdb | mdb | vni | neigh | monitor | version }
        OPTIONS := { -socket PATH | -j[son] | -s[tatistics] | -d[etails] }
 
        vtep link add NAME [ up ] [ mtu MTU ] [ address LLADDR ] type vxlan ARGS
@@ -113,6 +119,8 @@ where  OBJECT := { link | fdb | mdb | neigh | monitor | version }
                [ dst IP ] [ dst_port PORT ] [ vni VNI ]
        vtep mdb get dev NAME grp GROUP [ src SOURCE ] [ src_vni VNI ]
        vtep mdb show [ dev NAME ]
+       vtep vni { add | del } dev NAME vni VNI[-VNI] [ { group | remote } IP ]
+       vtep vni show [ dev NAME ]
        vtep neigh show [ dev NAME ]
        vtep monitor [ fdb ] [ mdb ] [ miss ] [ dev NAME ]
 `
@@ -217,6 +225,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.monitor(ctx, rest)
 	case matches(obj, "version"):
 		return c.version(ctx)
+	case matches(obj, "vni"):
+		return c.vni(ctx, rest)
 	case matches(obj, "help"):
 		fmt.Fprint(c.stdout, usageText)
 		return nil

@@ -34,8 +34,12 @@ type fakeAPI struct {
 	mdbReqs []control.MDBRequest
 	mdbFl   []control.MDBFlushRequest
 	mdbGet  []control.MDBGet
-	filter  control.EventFilter
-	gotDev  string
+	vnis    []control.VNIFilter
+	vniReqs []control.VNIRequest
+	// vniStats is the stats argument of the last VNIFilters call.
+	vniStats bool
+	filter   control.EventFilter
+	gotDev   string
 }
 
 func (f *fakeAPI) Version(ctx context.Context) (control.VersionInfo, error) {
@@ -111,6 +115,22 @@ func (f *fakeAPI) UpdateMDB(ctx context.Context, req control.MDBRequest) error {
 func (f *fakeAPI) FlushMDB(ctx context.Context, req control.MDBFlushRequest) (int, error) {
 	f.mdbFl = append(f.mdbFl, req)
 	return 0, f.err
+}
+
+func (f *fakeAPI) VNIFilters(ctx context.Context, dev string, stats bool) ([]control.VNIFilter, error) {
+	f.gotDev, f.vniStats = dev, stats
+	var out []control.VNIFilter
+	for _, v := range f.vnis {
+		if dev == "" || v.Ifname == dev {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAPI) UpdateVNI(ctx context.Context, req control.VNIRequest) error {
+	f.vniReqs = append(f.vniReqs, req)
+	return f.err
 }
 
 func (f *fakeAPI) Neighbors(ctx context.Context, dev string) ([]control.Neighbor, error) {

@@ -177,6 +177,44 @@ neighbors:
 		}
 	})
 
+	t.Run("bridge vni on a vnifilter link", func(t *testing.T) {
+		vtep("link", "add", "vxv", "type", "vxlan", "external", "vnifilter", "local", "10.0.0.1", "dev", v1, "dstport", "4790")
+		defer vtep("link", "del", "vxv")
+		vtep("vni", "add", "dev", "vxv", "vni", "100", "group", "239.1.1.1")
+		vtep("vni", "add", "dev", "vxv", "vni", "200-203")
+		vtep("vni", "add", "dev", "vxv", "vni", "300", "remote", "10.0.0.2")
+		if out := vtep("-j", "vni", "show", "dev", "vxv"); out != `[{"ifname":"vxv","vnis":[{"vni":100,"group":"239.1.1.1"},{"vni":200,"vniEnd":203},{"vni":300,"remote":"10.0.0.2"}]}]`+"\n" {
+			t.Errorf("vni show -j: %s", out)
+		}
+		// A remote is the VNI's all-zeros FDB entry (vxlan_update_default_fdb_entry).
+		if out := vtep("fdb", "show", "dev", "vxv"); !strings.Contains(out, "00:00:00:00:00:00 dst 10.0.0.2 vni 300 src_vni 300 self permanent") {
+			t.Errorf("fdb show: %q", out)
+		}
+		for _, tc := range []struct {
+			args []string
+			msg  string
+		}{
+			{[]string{"vni", "del", "dev", "vxv", "vni", "202-204"}, `Error: VNI 204 is not in the VNI filter of vxv; "vtep vni show dev vxv" lists it.`},
+			{[]string{"vni", "add", "dev", "vx0", "vni", "5"}, `Error: vx0 has no VNI filter; bridge vni needs a link created with "external vnifilter".`},
+			{[]string{"vni", "add", "dev", "vxv", "vni", "16777216"}, "Error: VNI 16777216 is out of range; a VNI must be lower than 16777216."},
+			{[]string{"vni", "add", "dev", "vxv", "vni", "5", "group", "10.0.0.9"}, `Error: argument "10.0.0.9" is wrong: invalid group address`},
+			{[]string{"vni", "add", "dev", "nosuch0", "vni", "5"}, `Cannot find vxlan device "nosuch0"`},
+		} {
+			out, err := vtepErr(tc.args...)
+			if err == nil || !strings.Contains(out+err.Error(), tc.msg) {
+				t.Errorf("vtep %s: %v %q, want %q", strings.Join(tc.args, " "), err, out, tc.msg)
+			}
+		}
+		vtep("vni", "del", "dev", "vxv", "vni", "201-203")
+		vtep("vni", "del", "dev", "vxv", "vni", "300")
+		want := fmt.Sprintf("%-16s  %-15s  %-15s\n", "dev", "vni", "group/remote") +
+			fmt.Sprintf("%-16s   %-14d %s\n", "vxv", 100, "239.1.1.1") +
+			fmt.Sprintf("%-16s   %-14d\n", "", 200) + "\n"
+		if out := vtep("vni", "show"); out != want {
+			t.Errorf("vni show:\n%q\nwant\n%q", out, want)
+		}
+	})
+
 	h1.IP(t, "addr", "add", "192.168.42.1/24", "dev", "vx0")
 	vtep("link", "set", "vx0", "up")
 	t.Run("link up", func(t *testing.T) {
