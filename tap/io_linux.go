@@ -437,15 +437,8 @@ func (w *writer) header(i int, frame []byte) (h header.VirtioNetHdrFields, ok bo
 	if w.hdrs != nil {
 		h = w.hdrs[i]
 	}
-	if h.Flags != 0 || w.metas == nil {
-		return h, true
-	}
-	in := i
-	if w.index != nil {
-		in = w.index[i]
-	}
-	m := &w.metas[in]
-	if !m.ChecksumPartial {
+	m := w.meta(i)
+	if m == nil || !m.ChecksumPartial {
 		return h, true
 	}
 	if !w.q.vnet {
@@ -487,17 +480,23 @@ func (w *writer) writeVectored(fd uintptr, buf []byte, h *header.VirtioNetHdrFie
 	return err
 }
 
-// wholeMeta returns the metadata of output frame i when it is a whole
-// super-frame (Meta.GSOType), else nil.
-func (w *writer) wholeMeta(i int) *Meta {
+// meta returns the caller's metadata for output frame i: that of its
+// first input frame, or nil when there is none or GRO built the frame (its
+// header is GRO's).
+func (w *writer) meta(i int) *Meta {
 	if w.metas == nil || (w.hdrs != nil && w.hdrs[i].Flags != 0) {
 		return nil
 	}
-	in := i
 	if w.index != nil {
-		in = w.index[i]
+		i = w.index[i]
 	}
-	if m := &w.metas[in]; m.GSOType != 0 && m.ChecksumPartial {
+	return &w.metas[i]
+}
+
+// wholeMeta returns the metadata of output frame i when it is a whole
+// super-frame (Meta.GSOType), else nil.
+func (w *writer) wholeMeta(i int) *Meta {
+	if m := w.meta(i); m != nil && m.GSOType != 0 && m.ChecksumPartial {
 		return m
 	}
 	return nil
