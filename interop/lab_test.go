@@ -29,10 +29,15 @@ const (
 	// kindVtepTGSO is a vtepd link with `vtepd -tunnel-gso on`: TCP
 	// super-frames leave whole, as UDP tunnel GSO packets.
 	kindVtepTGSO kind = "vtep-tgso"
+	// kindVtepEBPF is a vtepd link with `vtepd -ebpf on`: frames to known
+	// unicast MACs are encapsulated by a tc program on the TAP.
+	kindVtepEBPF kind = "vtep-ebpf"
 )
 
 // isVtep reports whether the host runs vtepd, with or without offloads.
-func (k kind) isVtep() bool { return k == kindVtep || k == kindVtepNoOffload || k == kindVtepTGSO }
+func (k kind) isVtep() bool {
+	return k == kindVtep || k == kindVtepNoOffload || k == kindVtepTGSO || k == kindVtepEBPF
+}
 
 // vtepdOptions are the vtepd options of a vtep kind.
 func (k kind) vtepdOptions() nstest.VtepdOptions {
@@ -41,6 +46,8 @@ func (k kind) vtepdOptions() nstest.VtepdOptions {
 		return nstest.VtepdOptions{Offload: "off"}
 	case kindVtepTGSO:
 		return nstest.VtepdOptions{Args: []string{"-tunnel-gso", "on"}}
+	case kindVtepEBPF:
+		return nstest.VtepdOptions{Args: []string{"-ebpf", "on"}}
 	}
 	return nstest.VtepdOptions{}
 }
@@ -265,7 +272,7 @@ func (h *host) AddLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
+	default:
 		h.vtepd.Run(t, full...)
 		h.ns.WaitLink(t, vxDev)
 	}
@@ -281,7 +288,7 @@ func (h *host) SetLink(t testing.TB, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.IP(t, full...)
-	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
+	default:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -295,7 +302,7 @@ func (h *host) FDB(t testing.TB, op, mac string, args ...string) {
 	switch h.kind {
 	case kindKernel:
 		h.ns.Bridge(t, full...)
-	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
+	default:
 		h.vtepd.Run(t, full...)
 	}
 }
@@ -326,7 +333,7 @@ func (h *host) FDBShow(t testing.TB) []fdbEntry {
 	switch h.kind {
 	case kindKernel:
 		out = h.ns.Bridge(t, "-j", "fdb", "show", "dev", vxDev)
-	case kindVtep, kindVtepNoOffload, kindVtepTGSO:
+	default:
 		out = h.vtepd.Run(t, "-j", "fdb", "show", "dev", vxDev)
 	}
 	var es []fdbEntry

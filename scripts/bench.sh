@@ -12,6 +12,9 @@
 #   vtep-nooffload  vtepd -offload off on both sides
 #   vtep-tgso       vtepd -offload on -tunnel-gso on on both sides (TCP
 #                   super-frames leave whole, as tunnel GSO packets)
+#   vtep-ebpf       vtepd -offload on -ebpf on on both sides (frames to
+#                   learned unicast MACs are encapsulated by a tc program
+#                   on the TAP; receiving stays in vtepd)
 #
 # Over the overlay (192.168.42.1 → .2) each repetition measures
 #   tcp1   iperf3 TCP, 1 stream, DURATION s            (Gbit/s received)
@@ -55,7 +58,7 @@ while getopts "o:m:h" opt; do
 done
 shift $((OPTIND - 1))
 SCENARIOS=("$@")
-((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-tgso vtep-nooffload)
+((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-tgso vtep-ebpf vtep-nooffload)
 
 REPS=${REPS:-3}
 DURATION=${DURATION:-5}
@@ -149,6 +152,7 @@ setup_vtep() {
 setup_vtep-offload() { setup_vtep on; }
 setup_vtep-nooffload() { setup_vtep off; }
 setup_vtep-tgso() { setup_vtep on -tunnel-gso on; }
+setup_vtep-ebpf() { setup_vtep on -ebpf on; }
 
 overlay_addrs() {
 	ip -n "$NS_A" addr add "$OVER_A/24" dev vx0
@@ -315,7 +319,7 @@ main() {
 	need_kernel_modules
 	local s
 	for s in "${SCENARIOS[@]}"; do
-		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel tap-relay vtep-offload vtep-tgso vtep-nooffload)"
+		declare -F "setup_$s" >/dev/null || die "unknown scenario $s (want: veth kernel tap-relay vtep-offload vtep-tgso vtep-ebpf vtep-nooffload)"
 	done
 
 	if [[ ${NO_BUILD:-0} != 1 ]]; then

@@ -280,6 +280,10 @@ type HostOptions struct {
 	// its overlay queue. Nil: super-frames are segmented, and every
 	// datagram goes through the link's sockets.
 	Injector Injector
+	// FastPath, if not nil, moves the frames of eligible links to known
+	// unicast destinations into the kernel (see FastPath): a routine per
+	// link keeps its program's table in step with the FDB.
+	FastPath FastPath
 }
 
 // Host is one network namespace's worth of VXLAN links: the links by
@@ -304,6 +308,7 @@ type Host struct {
 	pin       func(worker int) error
 	portByQ   bool // HostOptions.SourcePortByQueue
 	inj       Injector
+	fast      FastPath
 	pinLogged atomic.Bool
 
 	locals atomic.Pointer[[]netip.Addr]
@@ -339,6 +344,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 		pin:      opts.PinThread,
 		portByQ:  opts.SourcePortByQueue,
 		inj:      opts.Injector,
+		fast:     opts.FastPath,
 		links:    make(map[string]*Link),
 		sockets:  make(map[SocketKey]*socket),
 	}
@@ -631,6 +637,10 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 		go l.routineTransmit(q)
 	}
 	go l.routineFDB(ctx)
+	if h.fast != nil {
+		h.wg.Add(1)
+		go l.routineFastTX(ctx)
+	}
 	h.log.Info("link added", "link", cfg.Name, "vni", uint32(cfg.VNI), "port", cfg.Port())
 	return l, nil
 }

@@ -45,6 +45,8 @@ type Link struct {
 
 	mu      sync.Mutex // serialises Change, SetUp and VNI filter changes
 	stopFDB context.CancelFunc
+
+	fastKick chan struct{} // wakes routineFastTX (HostOptions.FastPath)
 }
 
 // linkState is the datapath's view of a configuration, derived once per
@@ -172,6 +174,8 @@ func newLink(h *Host, cfg config.Link, dev tap.Device) (*Link, error) {
 		dev:   dev,
 		fdb:   t,
 		ports: newPorts(dev),
+
+		fastKick: make(chan struct{}, 1),
 	}
 	l.meta = l.ports[0].mdev != nil
 	if h.inj != nil {
@@ -289,12 +293,14 @@ func (l *Link) SetUp(up bool) error {
 		}
 		l.up.Store(true)
 		l.rebuildVNITables()
+		l.kickFast()
 		return nil
 	}
 	// vxlan_stop → vxlan_sock_release → vxlan_vs_del_dev: a link that is
 	// down is in no socket's VNI table, so its VNI is not found there and
 	// local bypass to it fails at the sender.
 	l.up.Store(false)
+	l.kickFast()
 	l.rebuildVNITables()
 	l.leaveGroups(st)
 	l.fdb.FlushDown()
@@ -513,6 +519,7 @@ func (l *Link) Change(cfg config.Link) error {
 		l.defaultMark.Store(cfg.GBPMark) // SetDefaultMark's value survives other changes
 	}
 	l.state.Store(st)
+	l.kickFast()
 	if rebuild {
 		l.rebuildVNITables()
 	}

@@ -199,6 +199,11 @@ type Stats struct {
 	// TXSuperPackets counts TCP super-frames sent whole as tunnel GSO
 	// packets (HostOptions.Injector); each also counts once in TXPackets.
 	TXSuperPackets atomic.Uint64
+	// TXFastPackets and TXFastBytes count the frames the kernel transmit
+	// path sent (HostOptions.FastPath), a GSO super-frame once; they are
+	// also counted in TXPackets and TXBytes, up to a second late.
+	TXFastPackets atomic.Uint64
+	TXFastBytes   atomic.Uint64
 	// Learned and Migrated count FDB entries created and moved by learning.
 	Learned  atomic.Uint64
 	Migrated atomic.Uint64
@@ -274,6 +279,8 @@ func (st *Stats) Snapshot() Snapshot {
 	add("tx_pmtu_exceeded", &st.PMTUExceeded)
 	add("tx_pmtu_errors", &st.PMTUErrors)
 	add("tx_tunnel_gso_packets", &st.TXSuperPackets)
+	add("tx_ebpf_packets", &st.TXFastPackets)
+	add("tx_ebpf_bytes", &st.TXFastBytes)
 	add("fdb_learned", &st.Learned)
 	add("fdb_migrated", &st.Migrated)
 	add("rx_csum_partial", &st.RXChecksumPartial)

@@ -65,9 +65,9 @@ type dlink struct {
 // newDaemon returns a daemon with no links. workers is the number of
 // underlay sockets per port (vtep.HostOptions.Workers); sys opens TAPs
 // with as many queues.
-// pinThread, portByQueue and inj are vtep.HostOptions.PinThread,
-// SourcePortByQueue and Injector.
-func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error, portByQueue bool, inj vtep.Injector) (*daemon, error) {
+// pinThread, portByQueue, inj and fast are vtep.HostOptions.PinThread,
+// SourcePortByQueue, Injector and FastPath.
+func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinThread func(worker int) error, portByQueue bool, inj vtep.Injector, fast vtep.FastPath) (*daemon, error) {
 	d := &daemon{
 		log:     log,
 		sys:     sys,
@@ -91,6 +91,7 @@ func newDaemon(sys system, log *slog.Logger, defaultTTL uint8, workers int, pinT
 		PinThread:         pinThread,
 		SourcePortByQueue: portByQueue,
 		Injector:          inj,
+		FastPath:          fast,
 	})
 	if err != nil {
 		return nil, err

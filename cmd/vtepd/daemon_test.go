@@ -241,7 +241,7 @@ func (s *memSystem) notify(d *daemon, i int) {
 func newTestDaemon(t *testing.T) (*daemon, *memSystem, control.Backend) {
 	t.Helper()
 	s := newMemSystem(t)
-	d, err := newDaemon(s, slog.New(slog.DiscardHandler), 0, 1, nil, false, nil)
+	d, err := newDaemon(s, slog.New(slog.DiscardHandler), 0, 1, nil, false, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

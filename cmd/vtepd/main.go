@@ -73,6 +73,7 @@ type options struct {
 	offload  bool
 	pin      bool
 	tgso     bool
+	ebpf     bool
 	workers  int
 	batch    int
 	cpuProf  string
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
 	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and keep each flow on one worker by its outer source port; off: leave threads to the Go scheduler and spread flows by hash")
 	tgso := fs.String("tunnel-gso", "off", "on: send TCP super-frames whole, as UDP tunnel GSO packets through a TAP of their own and bpf_redirect_neigh (Linux 6.17+; skips netfilter's OUTPUT and POSTROUTING hooks); off: segment them and send every datagram through the UDP sockets")
+	ebpf := fs.String("ebpf", "off", "on: a tc program on each eligible link's TAP encapsulates the frames to known unicast IPv4 remotes in the kernel and sends them with bpf_redirect_neigh, without vtepd (Linux 6.6+; skips netfilter's OUTPUT and POSTROUTING hooks); off: every frame goes through vtepd")
 	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -113,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	if o.tgso, err = onOff("tunnel-gso", *tgso); err != nil {
+		return o, err
+	}
+	if o.ebpf, err = onOff("ebpf", *ebpf); err != nil {
 		return o, err
 	}
 	if o.tgso && !o.offload {
@@ -210,7 +215,12 @@ func run(args []string, stderr io.Writer) int {
 			inj = j
 		}
 	}
-	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0, inj)
+	var fast vtep.FastPath
+	if o.ebpf {
+		fast = kernelTX{}
+		log.Info("kernel transmit path on (-ebpf on)")
+	}
+	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0, inj, fast)
 	if err != nil {
 		log.Error("cannot start the datapath", "err", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/header"
+	"github.com/vtepd/vtep/internal/fastpath"
 	"github.com/vtepd/vtep/internal/kernelnet"
 	"github.com/vtepd/vtep/nexthop"
 	"github.com/vtepd/vtep/tap"
@@ -174,3 +175,17 @@ func (s *linuxSystem) Opener() vtep.Opener {
 		return c, nil
 	})
 }
+
+// kernelTX is vtep.FastPath on Linux: package fastpath's tc program on a
+// link's TAP, and routes from the kernel's routing table.
+type kernelTX struct{}
+
+func (kernelTX) AttachTX(name string) (vtep.FastTX, error) {
+	tx, err := fastpath.AttachTXByName(name)
+	if err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+func (kernelTX) Route(dst netip.Addr) (ifindex, mtu int) { return fastpath.Route(dst) }
