@@ -57,8 +57,9 @@ func fastEligible(st *linkState) bool {
 // address of FDB entry e, and false when they must go through xmit: a
 // router entry under route short-circuit, a nexthop group, more than one
 // remote, a multicast or IPv6 remote, one of the host's own addresses
-// (local bypass), or no route.
-func (l *Link) fastDest(st *linkState, e *fdb.Entry) (fastpath.Dest, bool) {
+// (local bypass), or no route. routes holds the routes already asked for
+// in this rebuild: many MAC addresses sit behind one remote.
+func (l *Link) fastDest(st *linkState, e *fdb.Entry, routes map[netip.Addr][2]int) (fastpath.Dest, bool) {
 	if e.NHID() != 0 || (st.rsc && e.IsRouter()) {
 		return fastpath.Dest{}, false
 	}
@@ -71,7 +72,12 @@ func (l *Link) fastDest(st *linkState, e *fdb.Entry) (fastpath.Dest, bool) {
 	if !dst.Is4() || dst.IsMulticast() || dst.IsUnspecified() || (st.localBypass && l.host.isLocal(dst)) {
 		return fastpath.Dest{}, false
 	}
-	oif, mtu := l.host.fast.Route(dst)
+	rt, ok := routes[dst]
+	if !ok {
+		rt[0], rt[1] = l.host.fast.Route(dst)
+		routes[dst] = rt
+	}
+	oif, mtu := rt[0], rt[1]
 	if r.Ifindex != 0 {
 		oif = r.Ifindex
 	}
@@ -110,7 +116,7 @@ func (l *Link) routineFastTX(ctx context.Context) {
 	defer cancel()
 	tick := time.NewTicker(fastSyncInterval)
 	defer tick.Stop()
-	f := fastLink{l: l, set: map[header.MAC]fastpath.Dest{}}
+	f := fastLink{l: l, set: map[header.MAC]fastpath.Dest{}, routes: map[netip.Addr][2]int{}}
 	defer f.detach()
 	for {
 		f.sync()
@@ -137,6 +143,7 @@ type fastLink struct {
 	l         *Link
 	tx        FastTX
 	set       map[header.MAC]fastpath.Dest // what the table holds
+	routes    map[netip.Addr][2]int        // ifindex and MTU per remote, for one rebuild
 	counted   fastpath.Stats               // the program's counters already added
 	failed    bool                         // attaching failed (logged once)
 	lastRetry time.Time
@@ -166,13 +173,14 @@ func (f *fastLink) sync() {
 		l.host.log.Info("kernel transmit path attached", "link", l.name)
 	}
 	want := make(map[header.MAC]fastpath.Dest, len(f.set))
+	clear(f.routes)
 	for e := range l.fdb.Entries() {
 		k := e.Key()
 		// Without external mode every key has the link's VNI.
 		if k.MAC.IsMulticast() || k.MAC.IsZero() {
 			continue
 		}
-		if d, ok := l.fastDest(st, e); ok {
+		if d, ok := l.fastDest(st, e, f.routes); ok {
 			want[k.MAC] = d
 		}
 	}
