@@ -1,5 +1,6 @@
-// Package fastpath is vtepd's optional eBPF transmit path (`vtepd -ebpf
-// on`): a tc program on the egress of a link's TAP device encapsulates the
+// Package fastpath is vtepd's optional eBPF data path (`vtepd -ebpf on`).
+//
+// Transmit (TX): a tc program on the egress of a link's TAP device encapsulates the
 // frames sent to a known unicast MAC address in the kernel, as the
 // kernel's vxlan_xmit_one would, and hands the outer packet to the
 // underlay with bpf_redirect_neigh. Those frames never reach vtepd: no TAP
@@ -20,6 +21,10 @@
 // Like `-tunnel-gso on`, the packets skip netfilter's OUTPUT and
 // POSTROUTING hooks (bpf_redirect_neigh goes to the neighbour output
 // directly).
+//
+// Receive (RX): a tc program on the ingress of the underlay devices
+// decapsulates a link's VXLAN packets from known sources into the TAP's
+// receive path; see RX.
 package fastpath
 
 import (
@@ -58,13 +63,10 @@ func AttachTX(ifindex, maxDests int) (*TX, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: destination table: %w", err)
 	}
-	t.stats, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name: "vtep_tx_stats", Type: ebpf.PerCPUArray,
-		KeySize: 4, ValueSize: statsValueLen, MaxEntries: 1,
-	})
+	t.stats, err = newStatsMap("vtep_tx_stats")
 	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("fastpath: counters: %w", err)
+		return nil, err
 	}
 	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "vtep_tx",
@@ -97,8 +99,13 @@ func (t *TX) Set(mac header.MAC, d Dest) error {
 // Delete hands the frames to mac back to vtepd. A MAC address not in the
 // table is no error.
 func (t *TX) Delete(mac header.MAC) error {
+	return deleteKey(t.dests, mac)
+}
+
+// deleteKey deletes mac's entry from table m, if there is one.
+func deleteKey(m *ebpf.Map, mac header.MAC) error {
 	k := key(mac)
-	if err := t.dests.Delete(k[:]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := m.Delete(k[:]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return err
 	}
 	return nil
@@ -119,9 +126,24 @@ func (t *TX) MACs() ([]header.MAC, error) {
 }
 
 // Stats returns the program's counters.
-func (t *TX) Stats() (Stats, error) {
+func (t *TX) Stats() (Stats, error) { return readStats(t.stats) }
+
+// newStatsMap returns a program's counters: packets and bytes per CPU.
+func newStatsMap(name string) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: name, Type: ebpf.PerCPUArray,
+		KeySize: 4, ValueSize: statsValueLen, MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: counters: %w", err)
+	}
+	return m, nil
+}
+
+// readStats sums the counters of newStatsMap over the CPUs.
+func readStats(m *ebpf.Map) (Stats, error) {
 	var per [][statsValueLen]byte
-	if err := t.stats.Lookup(uint32(0), &per); err != nil {
+	if err := m.Lookup(uint32(0), &per); err != nil {
 		return Stats{}, err
 	}
 	var s Stats
