@@ -3,6 +3,7 @@ package vtep
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/vtepd/vtep/config"
@@ -11,14 +12,21 @@ import (
 	"github.com/vtepd/vtep/internal/fastpath"
 )
 
-// FastPath is a kernel transmit path for links (HostOptions.FastPath;
-// fastpath.TX on Linux): a program on a link's overlay device that
-// encapsulates the frames to the MAC addresses in its table and sends
-// them itself, so that they never reach the transmit routines.
+// FastPath is a kernel data path for links (HostOptions.FastPath; package
+// fastpath on Linux). Its transmit program on a link's overlay device
+// encapsulates the frames to the MAC addresses in its table and sends them
+// itself, so that they never reach the transmit routines. Its receive
+// program on the underlay devices decapsulates the link's packets from
+// the MAC addresses in its table into the overlay device's receive path,
+// so that they never reach the sockets.
 type FastPath interface {
 	// AttachTX attaches a program with an empty table to the overlay
 	// device of the link named name.
 	AttachTX(name string) (FastTX, error)
+	// LoadRX loads a receive program with an empty table for the link
+	// named name, taking its packets to cfg.Local, cfg.Port, cfg.VNI
+	// (cfg.Overlay is left to LoadRX). It is attached to no device yet.
+	LoadRX(name string, cfg fastpath.RXConfig) (FastRX, error)
 	// Route returns the output interface and MTU of the route to dst;
 	// ifindex 0 when there is none.
 	Route(dst netip.Addr) (ifindex, mtu int)
@@ -28,6 +36,23 @@ type FastPath interface {
 type FastTX interface {
 	Set(mac header.MAC, d fastpath.Dest) error
 	Delete(mac header.MAC) error
+	Stats() (fastpath.Stats, error)
+	Close() error
+}
+
+// FastRX is one link's receive program and its table of sources.
+type FastRX interface {
+	// Attach and Detach attach the program to the ingress of an
+	// underlay device, and take it off.
+	Attach(ifindex int) error
+	Detach(ifindex int) error
+	// Set lets the program take frames from mac when they come from
+	// remote, or from anywhere when remote is the zero Addr.
+	Set(mac header.MAC, remote netip.Addr) error
+	Delete(mac header.MAC) error
+	// Seen returns the sources the program took frames from since the
+	// last call.
+	Seen() ([]header.MAC, error)
 	Stats() (fastpath.Stats, error)
 	Close() error
 }
@@ -106,17 +131,22 @@ func (l *Link) kickFast() {
 	}
 }
 
-// routineFastTX keeps the link's kernel transmit path: attached while the
-// link is up and eligible, its table holding the FDB entries the program
-// can send to, rebuilt on every FDB change and every fastSyncInterval. Its
-// counters are added to the link's.
-func (l *Link) routineFastTX(ctx context.Context) {
+// routineFast keeps the link's kernel data path: attached while the link
+// is up and eligible, the tables holding the FDB entries the programs can
+// send to and take frames from, rebuilt on every FDB change and every
+// fastSyncInterval. The programs' counters are added to the link's, and
+// the sources the receive program took frames from are learned again
+// (vxlan_snoop's refresh of "updated"), so that ageing sees them.
+func (l *Link) routineFast(ctx context.Context) {
 	defer l.host.wg.Done()
 	events, cancel := l.fdb.Subscribe(1024)
 	defer cancel()
 	tick := time.NewTicker(fastSyncInterval)
 	defer tick.Stop()
-	f := fastLink{l: l, set: map[header.MAC]fastpath.Dest{}, routes: map[netip.Addr][2]int{}}
+	f := fastLink{
+		l: l, set: map[header.MAC]fastpath.Dest{}, routes: map[netip.Addr][2]int{},
+		rxSet: map[header.MAC]netip.Addr{}, rxIfs: map[int]bool{},
+	}
 	defer f.detach()
 	for {
 		f.sync()
@@ -138,7 +168,7 @@ func (l *Link) routineFastTX(ctx context.Context) {
 	}
 }
 
-// fastLink is routineFastTX's state.
+// fastLink is routineFast's state.
 type fastLink struct {
 	l         *Link
 	tx        FastTX
@@ -147,6 +177,14 @@ type fastLink struct {
 	counted   fastpath.Stats               // the program's counters already added
 	failed    bool                         // attaching failed (logged once)
 	lastRetry time.Time
+
+	rx        FastRX
+	rxCfg     fastpath.RXConfig
+	rxSet     map[header.MAC]netip.Addr // what the source table holds
+	rxIfs     map[int]bool              // underlay devices it is attached to
+	rxCounted fastpath.Stats
+	rxFailed  bool
+	rxRetry   time.Time
 }
 
 // sync attaches or detaches the program and rebuilds its table.
@@ -173,6 +211,7 @@ func (f *fastLink) sync() {
 		l.host.log.Info("kernel transmit path attached", "link", l.name)
 	}
 	want := make(map[header.MAC]fastpath.Dest, len(f.set))
+	wantRX := make(map[header.MAC]netip.Addr, len(f.rxSet))
 	clear(f.routes)
 	for e := range l.fdb.Entries() {
 		k := e.Key()
@@ -182,6 +221,9 @@ func (f *fastLink) sync() {
 		}
 		if d, ok := l.fastDest(st, e, f.routes); ok {
 			want[k.MAC] = d
+		}
+		if r, ok := fastSource(st, e); ok {
+			wantRX[k.MAC] = r
 		}
 	}
 	for mac := range f.set {
@@ -200,28 +242,149 @@ func (f *fastLink) sync() {
 		}
 	}
 	f.count()
+	f.syncRX(st, wantRX)
 }
 
-// count adds what the program sent since the last call to the link's
-// counters.
+// fastSource returns what the receive program's table holds for the MAC
+// address of FDB entry e: with learning, the address of its first remote,
+// the one vxlan_snoop compares the outer source with, and false when that
+// is no unicast IPv4 address; without, the zero Addr: any source. The
+// link's own address is never in it (vxlan_set_mac drops those frames).
+func fastSource(st *linkState, e *fdb.Entry) (netip.Addr, bool) {
+	if e.Key().MAC == st.mac {
+		return netip.Addr{}, false
+	}
+	if !st.learn {
+		return netip.Addr{}, true
+	}
+	rs := e.Remotes()
+	if len(rs) == 0 || rs[0].BridgeLocal() {
+		return netip.Addr{}, false
+	}
+	ip := rs[0].IP.Unmap()
+	if !ip.Is4() || ip.IsMulticast() || ip.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+// syncRX loads the receive program for the link's configuration, learns
+// the sources it took frames from, brings its table to want and attaches
+// it to the devices of the routes to the remotes.
+func (f *fastLink) syncRX(st *linkState, want map[header.MAC]netip.Addr) {
+	l := f.l
+	cfg := fastpath.RXConfig{Local: st.local, Port: st.port, VNI: st.vni}
+	if f.rx != nil && f.rxCfg != cfg {
+		f.detachRX()
+	}
+	if f.rx == nil {
+		if f.rxFailed && time.Since(f.rxRetry) < 10*time.Second {
+			return
+		}
+		rx, err := l.host.fast.LoadRX(l.name, cfg)
+		if err != nil {
+			if !f.rxFailed {
+				l.host.log.Warn("kernel receive path not loaded; every packet goes through vtepd", "link", l.name, "err", err)
+			}
+			f.rxFailed, f.rxRetry = true, time.Now()
+			return
+		}
+		f.rx, f.rxCfg, f.rxFailed = rx, cfg, false
+	}
+	if seen, _ := f.rx.Seen(); st.learn {
+		for _, mac := range seen {
+			// Not if the FDB has moved it meanwhile: that frame
+			// came before the move.
+			if ip, ok := f.rxSet[mac]; ok && ip.IsValid() && want[mac] == ip {
+				l.snoop(mac, st.vni, ip, 0)
+			}
+		}
+	}
+	for mac := range f.rxSet {
+		if _, ok := want[mac]; !ok {
+			if f.rx.Delete(mac) == nil {
+				delete(f.rxSet, mac)
+			}
+		}
+	}
+	for mac, ip := range want {
+		if old, ok := f.rxSet[mac]; ok && old == ip {
+			continue
+		}
+		if f.rx.Set(mac, ip) == nil {
+			f.rxSet[mac] = ip
+		}
+	}
+	ifs := map[int]bool{}
+	for _, rt := range f.routes {
+		if rt[0] != 0 {
+			ifs[rt[0]] = true
+		}
+	}
+	for i := range f.rxIfs {
+		if !ifs[i] && f.rx.Detach(i) == nil {
+			delete(f.rxIfs, i)
+		}
+	}
+	for i := range ifs {
+		if f.rxIfs[i] {
+			continue
+		}
+		if err := f.rx.Attach(i); err != nil {
+			l.host.log.Warn("kernel receive path not attached", "link", l.name, "ifindex", i, "err", err)
+			continue
+		}
+		f.rxIfs[i] = true
+		l.host.log.Info("kernel receive path attached", "link", l.name, "ifindex", i)
+	}
+	f.countRX()
+}
+
+// count adds what the transmit program sent since the last call to the
+// link's counters.
 func (f *fastLink) count() {
-	s, err := f.tx.Stats()
+	st, vs := &f.l.stats, &f.l.vniStats
+	addFast(f.tx, &f.counted, &st.TXPackets, &st.TXBytes, &st.TXFastPackets, &st.TXFastBytes, &vs.TXPackets, &vs.TXBytes)
+}
+
+// countRX adds what the receive program delivered since the last call to
+// the link's counters.
+func (f *fastLink) countRX() {
+	st, vs := &f.l.stats, &f.l.vniStats
+	addFast(f.rx, &f.rxCounted, &st.RXPackets, &st.RXBytes, &st.RXFastPackets, &st.RXFastBytes, &vs.RXPackets, &vs.RXBytes)
+}
+
+// addFast adds a program's counters, less what counted holds, to each
+// packets and bytes pair, and sets counted to them.
+func addFast(p interface{ Stats() (fastpath.Stats, error) }, counted *fastpath.Stats, pairs ...*atomic.Uint64) {
+	s, err := p.Stats()
 	if err != nil {
 		return
 	}
-	st := &f.l.stats
-	dp, db := s.Packets-f.counted.Packets, s.Bytes-f.counted.Bytes
-	st.TXPackets.Add(dp)
-	st.TXBytes.Add(db)
-	st.TXFastPackets.Add(dp)
-	st.TXFastBytes.Add(db)
-	f.l.vniStats.TXPackets.Add(dp)
-	f.l.vniStats.TXBytes.Add(db)
-	f.counted = s
+	dp, db := s.Packets-counted.Packets, s.Bytes-counted.Bytes
+	for i := 0; i+1 < len(pairs); i += 2 {
+		pairs[i].Add(dp)
+		pairs[i+1].Add(db)
+	}
+	*counted = s
 }
 
-// detach closes the program, counting what it sent last.
+// detachRX closes the receive program, counting what it delivered last.
+func (f *fastLink) detachRX() {
+	if f.rx == nil {
+		return
+	}
+	f.countRX()
+	f.rx.Close()
+	f.rx, f.rxCounted = nil, fastpath.Stats{}
+	clear(f.rxSet)
+	clear(f.rxIfs)
+	f.l.host.log.Info("kernel receive path detached", "link", f.l.name)
+}
+
+// detach closes the programs, counting what they sent and delivered last.
 func (f *fastLink) detach() {
+	f.detachRX()
 	if f.tx == nil {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/vtepd/vtep/config"
 	"github.com/vtepd/vtep/fdb"
@@ -15,12 +16,91 @@ import (
 	"github.com/vtepd/vtep/vtep"
 )
 
-// fakeFast is a vtep.FastPath whose one program's table is a map.
+// fakeFast is a vtep.FastPath whose programs' tables are maps.
 type fakeFast struct {
 	mu       sync.Mutex
 	attached int // programs attached and not closed
 	table    map[header.MAC]fastpath.Dest
 	stats    fastpath.Stats
+
+	rxLoads  int // receive programs loaded
+	rxOpen   int // and not closed
+	rxCfg    fastpath.RXConfig
+	rxTable  map[header.MAC]netip.Addr
+	rxIfs    map[int]bool
+	rxStats  fastpath.Stats
+	rxActive map[header.MAC]bool // sources Seen reports every time: steady traffic
+}
+
+func (f *fakeFast) LoadRX(name string, cfg fastpath.RXConfig) (vtep.FastRX, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rxLoads++
+	f.rxOpen++
+	f.rxCfg = cfg
+	f.rxTable, f.rxIfs = map[header.MAC]netip.Addr{}, map[int]bool{}
+	return fakeRX{f}, nil
+}
+
+func (f *fakeFast) rxSnapshot() (open int, table map[header.MAC]netip.Addr, ifs map[int]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rxOpen, maps.Clone(f.rxTable), maps.Clone(f.rxIfs)
+}
+
+type fakeRX struct{ f *fakeFast }
+
+func (x fakeRX) Attach(i int) error {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	x.f.rxIfs[i] = true
+	return nil
+}
+func (x fakeRX) Detach(i int) error {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	delete(x.f.rxIfs, i)
+	return nil
+}
+
+func (x fakeRX) Set(mac header.MAC, r netip.Addr) error {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	x.f.rxTable[mac] = r
+	return nil
+}
+
+func (x fakeRX) Delete(mac header.MAC) error {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	delete(x.f.rxTable, mac)
+	return nil
+}
+
+func (x fakeRX) Seen() ([]header.MAC, error) {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	var out []header.MAC
+	for mac := range x.f.rxActive {
+		if _, ok := x.f.rxTable[mac]; ok {
+			out = append(out, mac)
+		}
+	}
+	return out, nil
+}
+
+func (x fakeRX) Stats() (fastpath.Stats, error) {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	return x.f.rxStats, nil
+}
+
+func (x fakeRX) Close() error {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	x.f.rxOpen--
+	x.f.rxTable, x.f.rxIfs = nil, nil
+	return nil
 }
 
 func (f *fakeFast) AttachTX(name string) (vtep.FastTX, error) {
@@ -160,6 +240,96 @@ func TestFastPathTableFollowsFDB(t *testing.T) {
 		synctest.Wait()
 		if n, _ := fake.snapshot(); n != 0 {
 			t.Fatalf("%d programs attached to a link that is down", n)
+		}
+	})
+}
+
+// TestFastPathReceiveTableFollowsFDB: the kernel receive path takes frames
+// only from sources learning would leave alone: with learning, each FDB
+// entry's MAC address behind its first remote (vxlan_snoop compares the
+// outer source with it), never the link's own address (vxlan_set_mac
+// drops those); without learning, from anywhere. It is attached to the
+// devices of the routes to the remotes, loaded again when the local
+// address changes, and its counters are added to the link's. Sources it reports
+// seen are refreshed as vxlan_snoop refreshes them, so that a learned
+// entry in steady use over the kernel path does not age out, and one
+// that falls silent does.
+func TestFastPathReceiveTableFollowsFDB(t *testing.T) {
+	fake := &fakeFast{}
+	opts := netlab.Options{Host: func(name string, o *vtep.HostOptions) { o.FastPath = fake }}
+	bubble(t, opts, func(t *testing.T, lab *netlab.Lab) {
+		h := lab.MustAddHost(t, "h1", "192.0.2.1")
+		l := h.MustAddLink(t, "vx0", "id 42 local 192.0.2.1 dstport 4789 ageing 30")
+		mac := func(b byte) header.MAC { return header.MAC{0x02, 0, 0, 0, 0, b} }
+		for m, dst := range map[header.MAC]string{mac(1): "192.0.2.2", mac(3): "239.1.1.1", l.MAC(): "192.0.2.4"} {
+			if err := l.FDB().Add(fdb.Request{MAC: m, State: fdb.StatePermanent, Dst: netip.MustParseAddr(dst)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.FDB().Learn(mac(5), 42, netip.MustParseAddr("192.0.2.5"), 0)
+		synctest.Wait()
+		open, table, ifs := fake.rxSnapshot()
+		want := map[header.MAC]netip.Addr{mac(1): netip.MustParseAddr("192.0.2.2"), mac(5): netip.MustParseAddr("192.0.2.5")}
+		if open != 1 || !maps.Equal(table, want) || !maps.Equal(ifs, map[int]bool{5: true}) {
+			t.Fatalf("open %d, table %v, attached to %v; want 1, %v, [5]", open, table, ifs, want)
+		}
+		if c := fake.rxCfg; c.Local != netip.MustParseAddr("192.0.2.1") || c.Port != 4789 || c.VNI != 42 {
+			t.Errorf("loaded with %+v", c)
+		}
+
+		// Steady traffic from mac(5) through the program keeps it.
+		fake.mu.Lock()
+		fake.rxActive = map[header.MAC]bool{mac(5): true}
+		fake.rxStats = fastpath.Stats{Packets: 7, Bytes: 7000}
+		fake.mu.Unlock()
+		time.Sleep(90 * time.Second)
+		synctest.Wait()
+		if e, _ := l.FDB().Get(mac(5), 42); e == nil {
+			t.Fatal("a learned entry the receive program kept using aged out")
+		}
+		if st := l.Stats(); st.Get("rx_ebpf_packets") != 7 || st.Get("rx_ebpf_bytes") != 7000 || st.Get("rx_packets") < 7 {
+			t.Errorf("rx_ebpf_packets %d, rx_ebpf_bytes %d, rx_packets %d; want 7, 7000, ≥ 7",
+				st.Get("rx_ebpf_packets"), st.Get("rx_ebpf_bytes"), st.Get("rx_packets"))
+		}
+		// Silence ages it out, and out of the table.
+		fake.mu.Lock()
+		fake.rxActive = nil
+		fake.mu.Unlock()
+		time.Sleep(90 * time.Second)
+		synctest.Wait()
+		if e, _ := l.FDB().Get(mac(5), 42); e != nil {
+			t.Fatal("a silent learned entry did not age out")
+		}
+		if _, table, _ := fake.rxSnapshot(); len(table) != 1 {
+			t.Errorf("after ageing: table %v", table)
+		}
+
+		// Without learning: any source.
+		cfg := l.Config()
+		cfg.NoLearning = true
+		if err := l.Change(cfg); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if _, table, _ := fake.rxSnapshot(); len(table) != 2 || table[mac(3)].IsValid() || !maps.Equal(table, map[header.MAC]netip.Addr{mac(1): {}, mac(3): {}}) {
+			t.Errorf("nolearning: table %v; want %v and %v from anywhere", table, mac(1), mac(3))
+		}
+
+		// Another local address: another program.
+		cfg.Local = netip.MustParseAddr("192.0.2.9")
+		if err := l.Change(cfg); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if open, _, _ := fake.rxSnapshot(); open != 1 || fake.rxLoads != 2 || fake.rxCfg.Local != cfg.Local {
+			t.Errorf("after a change of local address: %d open, %d loaded, local %v", open, fake.rxLoads, fake.rxCfg.Local)
+		}
+		if err := l.SetUp(false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if open, _, _ := fake.rxSnapshot(); open != 0 {
+			t.Fatalf("%d receive programs open on a link that is down", open)
 		}
 	})
 }

@@ -639,7 +639,7 @@ func (h *Host) AddLink(cfg config.Link, dev tap.Device) (*Link, error) {
 	go l.routineFDB(ctx)
 	if h.fast != nil {
 		h.wg.Add(1)
-		go l.routineFastTX(ctx)
+		go l.routineFast(ctx)
 	}
 	h.log.Info("link added", "link", cfg.Name, "vni", uint32(cfg.VNI), "port", cfg.Port())
 	return l, nil

@@ -46,7 +46,7 @@ type Link struct {
 	mu      sync.Mutex // serialises Change, SetUp and VNI filter changes
 	stopFDB context.CancelFunc
 
-	fastKick chan struct{} // wakes routineFastTX (HostOptions.FastPath)
+	fastKick chan struct{} // wakes routineFast (HostOptions.FastPath)
 }
 
 // linkState is the datapath's view of a configuration, derived once per

@@ -204,6 +204,11 @@ type Stats struct {
 	// also counted in TXPackets and TXBytes, up to a second late.
 	TXFastPackets atomic.Uint64
 	TXFastBytes   atomic.Uint64
+	// RXFastPackets and RXFastBytes count the frames the kernel receive
+	// path delivered (HostOptions.FastPath), a GSO super-packet once; they
+	// are also counted in RXPackets and RXBytes, up to a second late.
+	RXFastPackets atomic.Uint64
+	RXFastBytes   atomic.Uint64
 	// Learned and Migrated count FDB entries created and moved by learning.
 	Learned  atomic.Uint64
 	Migrated atomic.Uint64
@@ -281,6 +286,8 @@ func (st *Stats) Snapshot() Snapshot {
 	add("tx_tunnel_gso_packets", &st.TXSuperPackets)
 	add("tx_ebpf_packets", &st.TXFastPackets)
 	add("tx_ebpf_bytes", &st.TXFastBytes)
+	add("rx_ebpf_packets", &st.RXFastPackets)
+	add("rx_ebpf_bytes", &st.RXFastBytes)
 	add("fdb_learned", &st.Learned)
 	add("fdb_migrated", &st.Migrated)
 	add("rx_csum_partial", &st.RXChecksumPartial)

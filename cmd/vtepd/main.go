@@ -90,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.workers, "workers", 0, "datapath workers: TAP queues per link and UDP sockets per port (0: one per CPU)")
 	pin := fs.String("pin", "on", "on: bind worker w's threads to the w-th CPU the daemon may use, and keep each flow on one worker by its outer source port; off: leave threads to the Go scheduler and spread flows by hash")
 	tgso := fs.String("tunnel-gso", "off", "on: send TCP super-frames whole, as UDP tunnel GSO packets through a TAP of their own and bpf_redirect_neigh (Linux 6.17+; skips netfilter's OUTPUT and POSTROUTING hooks); off: segment them and send every datagram through the UDP sockets")
-	ebpf := fs.String("ebpf", "off", "on: a tc program on each eligible link's TAP encapsulates the frames to known unicast IPv4 remotes in the kernel and sends them with bpf_redirect_neigh, without vtepd (Linux 6.6+; skips netfilter's OUTPUT and POSTROUTING hooks); off: every frame goes through vtepd")
+	ebpf := fs.String("ebpf", "off", "on: tc programs do each eligible link's common case in the kernel, without vtepd: on its TAP, encapsulate the frames to known unicast IPv4 remotes and send them with bpf_redirect_neigh (skips netfilter's OUTPUT and POSTROUTING hooks); on the underlay devices, decapsulate the packets from known sources into the TAP (Linux 6.6+); off: every frame goes through vtepd")
 	fs.IntVar(&o.batch, "batch", 0, "frames per TAP read and packets per UDP read or write (0: 64)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `file` until exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -217,8 +217,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	var fast vtep.FastPath
 	if o.ebpf {
-		fast = kernelTX{}
-		log.Info("kernel transmit path on (-ebpf on)")
+		fast = kernelPath{}
+		log.Info("kernel data path on (-ebpf on)")
 	}
 	d, err := newDaemon(ls, log, defaultTTL(), workers, pinThread, ls.steerPorts() != 0, inj, fast)
 	if err != nil {

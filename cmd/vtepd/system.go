@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync/atomic"
 
@@ -176,11 +177,12 @@ func (s *linuxSystem) Opener() vtep.Opener {
 	})
 }
 
-// kernelTX is vtep.FastPath on Linux: package fastpath's tc program on a
-// link's TAP, and routes from the kernel's routing table.
-type kernelTX struct{}
+// kernelPath is vtep.FastPath on Linux: package fastpath's tc programs on
+// a link's TAP and underlay devices, and routes from the kernel's routing
+// table.
+type kernelPath struct{}
 
-func (kernelTX) AttachTX(name string) (vtep.FastTX, error) {
+func (kernelPath) AttachTX(name string) (vtep.FastTX, error) {
 	tx, err := fastpath.AttachTXByName(name)
 	if err != nil {
 		return nil, err
@@ -188,4 +190,17 @@ func (kernelTX) AttachTX(name string) (vtep.FastTX, error) {
 	return tx, nil
 }
 
-func (kernelTX) Route(dst netip.Addr) (ifindex, mtu int) { return fastpath.Route(dst) }
+func (kernelPath) LoadRX(name string, cfg fastpath.RXConfig) (vtep.FastRX, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %w", err)
+	}
+	cfg.Overlay = ifi.Index
+	rx, err := fastpath.LoadRX(cfg, 4096)
+	if err != nil {
+		return nil, err
+	}
+	return rx, nil
+}
+
+func (kernelPath) Route(dst netip.Addr) (ifindex, mtu int) { return fastpath.Route(dst) }
