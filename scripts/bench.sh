@@ -14,7 +14,8 @@
 #                   super-frames leave whole, as tunnel GSO packets)
 #   vtep-ebpf       vtepd -offload on -ebpf on on both sides (frames to
 #                   learned unicast MACs are encapsulated by a tc program
-#                   on the TAP; receiving stays in vtepd)
+#                   on the TAP, the packets from learned sources are
+#                   decapsulated by one on the underlay veth)
 #
 # Over the overlay (192.168.42.1 → .2) each repetition measures
 #   tcp1   iperf3 TCP, 1 stream, DURATION s            (Gbit/s received)

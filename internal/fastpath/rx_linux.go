@@ -36,7 +36,8 @@ type RXConfig struct {
 // checksum-correct) IPv4 packet to Local, UDP to Port with a zero or
 // verified checksum, a VXLAN header with the I flag alone and the link's
 // VNI, outer ECN not CE (RFC 6040: nothing to copy inward), an inner frame
-// long enough for its network header, and an inner source MAC address in
+// long enough for its network header (and for 20 bytes after its Ethernet
+// header, which bpf_skb_adjust_room insists on), and an inner source MAC address in
 // the table behind the packet's outer source address (Set). Every other
 // packet passes on to the stack and vtepd's socket: unknown and moved
 // sources (vtepd learns them), other VNIs and flags, fragments,
@@ -253,8 +254,10 @@ func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
 		asm.JNE.Imm(asm.R2, 0, "pass"), // PACKET_HOST only, as ip_rcv
 		asm.LoadMem(asm.R2, asm.R6, skbVlanPresent, asm.Word),
 		asm.JNE.Imm(asm.R2, 0, "pass"),
+		// bpf_skb_adjust_room leaves at least 20 bytes after the
+		// Ethernet header: shorter inner frames go to vtepd.
 		asm.LoadMem(asm.R8, asm.R6, skbLen, asm.Word),
-		asm.JLT.Imm(asm.R8, outerLen, "pass"),
+		asm.JLT.Imm(asm.R8, innerMinIPv4, "pass"),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.Mov.Reg(asm.R3, asm.RFP),
@@ -301,12 +304,10 @@ func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
 		asm.JNE.Imm32(asm.R2, int32(ne.Uint32(vni[:])), "pass"),
 
 		// The inner network header must be there (pskb_inet_may_pull).
+		// (IPv4's is there: see the length check above.)
 		asm.LoadMem(asm.R2, asm.RFP, rxInner+12, asm.Half),
-		asm.JEq.Imm(asm.R2, etIPv4, "inner4"),
 		asm.JNE.Imm(asm.R2, etIPv6, "innerok"),
 		asm.JLT.Imm(asm.R8, innerMinIPv6, "pass"),
-		asm.Ja.Label("innerok"),
-		asm.JLT.Imm(asm.R8, innerMinIPv4, "pass").WithSymbol("inner4"),
 
 		// The source: in the table, behind this remote.
 		asm.Mov.Imm(asm.R2, 0).WithSymbol("innerok"),

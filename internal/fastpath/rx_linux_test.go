@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/vtepd/vtep/checksum"
 	"github.com/vtepd/vtep/header"
 	"github.com/vtepd/vtep/internal/nstest"
 )
@@ -50,10 +53,12 @@ func vxlanPacket(n int) []byte {
 	return pkt
 }
 
+// fixIPv4Checksum makes the checksum of the outer IPv4 header's first 20
+// bytes right, whatever its length field says.
 func fixIPv4Checksum(pkt []byte) {
-	o := header.IPv4(pkt[header.EthernetSize:])
+	o := header.IPv4(pkt[header.EthernetSize : header.EthernetSize+header.IPv4MinimumSize])
 	o.SetChecksum(0)
-	o.SetChecksum(o.CalculateChecksum())
+	o.SetChecksum(^checksum.Sum(o, 0))
 }
 
 // TestReceiveProgramRules runs the receive program on crafted packets
@@ -174,4 +179,129 @@ func TestReceiveProgramRules(t *testing.T) {
 	if seen, err := rx.Seen(); err != nil || len(seen) != 1 {
 		t.Errorf("Seen() = %v, %v", seen, err)
 	}
+}
+
+// rxModel is what the receive program must do with pkt, written plainly:
+// whether it decapsulates it, given a table holding rxSrcMAC behind remote
+// (any source when remote is the zero Addr), and the test run's device
+// (address 00:00:00:00:00:00, so only that destination is PACKET_HOST).
+func rxModel(pkt []byte, remote netip.Addr) bool {
+	const (
+		ip  = header.EthernetSize
+		udp = ip + header.IPv4MinimumSize
+		vx  = udp + header.UDPSize
+		in  = vx + header.VXLANSize
+	)
+	// bpf_skb_adjust_room leaves at least 20 bytes after the Ethernet
+	// header; shorter inner frames go through vtepd.
+	if len(pkt) < in+header.EthernetSize+20 || header.MAC(pkt[0:6]) != (header.MAC{}) ||
+		binary.BigEndian.Uint16(pkt[12:]) != header.EtherTypeIPv4 {
+		return false
+	}
+	o := header.IPv4(pkt[ip:])
+	if pkt[ip] != 0x45 || o.ECN() == 3 || int(o.TotalLength()) != len(pkt)-ip || o.IsFragment() ||
+		o.Protocol() != 17 || o.DestinationAddress() != rxLocal || !o.IsChecksumValid() {
+		return false
+	}
+	u := header.UDP(pkt[udp:])
+	if u.DestinationPort() != 4789 || int(u.Length()) != len(pkt)-udp || u.Checksum() != 0 {
+		return false
+	}
+	if binary.BigEndian.Uint32(pkt[vx:]) != 0x08000000 || binary.BigEndian.Uint32(pkt[vx+4:]) != 42<<8 {
+		return false
+	}
+	if binary.BigEndian.Uint16(pkt[in+12:]) == header.EtherTypeIPv6 && len(pkt) < in+header.EthernetSize+header.IPv6FixedSize {
+		return false
+	}
+	if header.MAC(pkt[in+6:in+12]) != rxSrcMAC {
+		return false
+	}
+	return !remote.IsValid() || o.SourceAddress() == remote
+}
+
+// FuzzReceiveProgram runs the receive program on mutations of a valid
+// packet (a byte changed, the outer header checksum made right again or
+// not, the packet cut short with its lengths fixed up) and compares what
+// it does with rxModel: decapsulated (the inner
+// frame, unchanged, and counted) or passed on untouched.
+func FuzzReceiveProgram(f *testing.F) {
+	f.Add(uint16(0), byte(0), uint16(0), false, false)
+	f.Add(uint16(15), byte(3), uint16(0), false, true)    // CE
+	f.Add(uint16(15), byte(1), uint16(0), false, true)    // ECT(1)
+	f.Add(uint16(48), byte(0x88), uint16(0), false, true) // VXLAN flags
+	f.Add(uint16(70), byte(1), uint16(0), true, true)     // inner source MAC
+	f.Add(uint16(20), byte(0x20), uint16(0), true, true)  // MF
+	f.Add(uint16(22), byte(1), uint16(0), true, false)    // TTL without the checksum
+	f.Add(uint16(0), byte(0), uint16(90), false, true)    // truncated inner IPv4
+	f.Add(uint16(29), byte(9), uint16(0), true, true)     // outer source, any remote
+	f.Add(uint16(29), byte(9), uint16(0), false, true)    // outer source
+	f.Add(uint16(41), byte(1), uint16(0), false, true)    // UDP checksum
+	f.Fuzz(func(t *testing.T, at uint16, xor byte, cut uint16, anyRemote, fixCsum bool) {
+		if os.Geteuid() != 0 {
+			t.Skip("loading BPF programs needs root")
+		}
+		rx := fuzzRX(t)
+		remote := rxRemote
+		if anyRemote {
+			remote = netip.Addr{}
+		}
+		if err := rx.Set(rxSrcMAC, remote); err != nil {
+			t.Fatal(err)
+		}
+		pkt := vxlanPacket(100)
+		if int(at) < len(pkt) {
+			pkt[at] ^= xor
+			if fixCsum {
+				fixIPv4Checksum(pkt)
+			}
+		}
+		// A shorter packet whose lengths still add up. (The test run
+		// refuses IPv4 packets shorter than their header.)
+		if c := int(cut); c >= header.EthernetSize+header.IPv4MinimumSize && c < len(pkt) {
+			pkt = pkt[:c]
+			if c >= header.EthernetSize+header.IPv4MinimumSize+header.UDPSize {
+				binary.BigEndian.PutUint16(pkt[header.EthernetSize+2:], uint16(c-header.EthernetSize))
+				binary.BigEndian.PutUint16(pkt[header.EthernetSize+header.IPv4MinimumSize+4:], uint16(c-header.EthernetSize-header.IPv4MinimumSize))
+				fixIPv4Checksum(pkt)
+			}
+		}
+		want := rxModel(pkt, remote)
+		before, _ := rx.Stats()
+		out := make([]byte, len(pkt)+64)
+		ret, err := rx.prog.Run(&ebpf.RunOptions{Data: pkt, DataOut: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := rx.Stats()
+		inner := len(pkt) - header.EthernetSize - HeaderLen
+		switch {
+		case want && ret != 7:
+			t.Fatalf("model decapsulates, program returned %d:\n% x", int32(ret), pkt)
+		case want && !bytes.Equal(out[:inner], pkt[header.EthernetSize+HeaderLen:]):
+			t.Fatalf("decapsulated frame differs:\n% x\nwant\n% x", out[:inner], pkt[header.EthernetSize+HeaderLen:])
+		case want && (after.Packets != before.Packets+1 || after.Bytes != before.Bytes+uint64(inner-header.EthernetSize)):
+			t.Fatalf("counters %+v → %+v for one %d-byte frame", before, after, inner)
+		case !want && ret != 0xffffffff:
+			t.Fatalf("model passes, program returned %d:\n% x", int32(ret), pkt)
+		case !want && (!bytes.Equal(out[:len(pkt)], pkt) || after != before):
+			t.Fatalf("a passed packet was changed or counted:\n% x\n% x", out[:len(pkt)], pkt)
+		}
+	})
+}
+
+var (
+	fuzzRXOnce sync.Once
+	fuzzRXProg *RX
+	fuzzRXErr  error
+)
+
+// fuzzRX is one receive program for all of FuzzReceiveProgram's inputs.
+func fuzzRX(t *testing.T) *RX {
+	fuzzRXOnce.Do(func() {
+		fuzzRXProg, fuzzRXErr = LoadRX(RXConfig{Local: rxLocal, Port: 4789, VNI: 42, Overlay: 1}, 8)
+	})
+	if fuzzRXErr != nil {
+		t.Fatal(fuzzRXErr)
+	}
+	return fuzzRXProg
 }

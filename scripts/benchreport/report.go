@@ -153,7 +153,7 @@ var labels = map[string]string{
 	"tap-relay":      "TAP relay, no tunnel",
 	"vtep-offload":   "vtep, offloads on",
 	"vtep-tgso":      "vtep, tunnel GSO",
-	"vtep-ebpf":      "vtep, eBPF transmit",
+	"vtep-ebpf":      "vtep, eBPF data path",
 	"vtep-nooffload": "vtep, offloads off",
 }
 
