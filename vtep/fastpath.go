@@ -354,9 +354,14 @@ func (f *fastLink) countRX() {
 	addFast(f.rx, &f.rxCounted, &st.RXPackets, &st.RXBytes, &st.RXFastPackets, &st.RXFastBytes, &vs.RXPackets, &vs.RXBytes)
 }
 
+// statser is either program: its counters.
+type statser interface {
+	Stats() (fastpath.Stats, error)
+}
+
 // addFast adds a program's counters, less what counted holds, to each
 // packets and bytes pair, and sets counted to them.
-func addFast(p interface{ Stats() (fastpath.Stats, error) }, counted *fastpath.Stats, pairs ...*atomic.Uint64) {
+func addFast(p statser, counted *fastpath.Stats, pairs ...*atomic.Uint64) {
 	s, err := p.Stats()
 	if err != nil {
 		return
