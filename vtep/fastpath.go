@@ -248,8 +248,9 @@ func (f *fastLink) sync() {
 // fastSource returns what the receive program's table holds for the MAC
 // address of FDB entry e: with learning, the address of its first remote,
 // the one vxlan_snoop compares the outer source with, and false when that
-// is no unicast IPv4 address; without, the zero Addr: any source. The
-// link's own address is never in it (vxlan_set_mac drops those frames).
+// is no unicast IPv4 address or names an interface; without, the zero
+// Addr: any source. The link's own address is never in it (vxlan_set_mac
+// drops those frames).
 func fastSource(st *linkState, e *fdb.Entry) (netip.Addr, bool) {
 	if e.Key().MAC == st.mac {
 		return netip.Addr{}, false
@@ -258,7 +259,9 @@ func fastSource(st *linkState, e *fdb.Entry) (netip.Addr, bool) {
 		return netip.Addr{}, true
 	}
 	rs := e.Remotes()
-	if len(rs) == 0 || rs[0].BridgeLocal() {
+	if len(rs) == 0 || rs[0].BridgeLocal() || rs[0].Ifindex != 0 {
+		// A remote "via" an interface: learning compares the
+		// interface too (0 for IPv4), and would move or drop.
 		return netip.Addr{}, false
 	}
 	ip := rs[0].IP.Unmap()

@@ -35,13 +35,14 @@ type RXConfig struct {
 // learning would change nothing: a plain (unfragmented, option-less,
 // checksum-correct) IPv4 packet to Local, UDP to Port with a zero or
 // verified checksum, a VXLAN header with the I flag alone and the link's
-// VNI, outer ECN not CE (RFC 6040: nothing to copy inward), an inner frame
+// VNI, outer ECN not-ECT or ECT(0) (RFC 6040: nothing to change inside;
+// INET_ECN_decapsulate copies CE inward and ECT(1) over ECT(0)), an inner frame
 // long enough for its network header (and for 20 bytes after its Ethernet
 // header, which bpf_skb_adjust_room insists on), and an inner source MAC address in
 // the table behind the packet's outer source address (Set). Every other
 // packet passes on to the stack and vtepd's socket: unknown and moved
 // sources (vtepd learns them), other VNIs and flags, fragments,
-// CE-marked packets, and UDP GRO trains (SKB_GSO_UDP_L4), which hold more
+// CE and ECT(1) packets, and UDP GRO trains (SKB_GSO_UDP_L4), which hold more
 // than one VXLAN packet.
 //
 // Learning still sees the sources: the program marks an entry it used,
@@ -55,17 +56,15 @@ type RXConfig struct {
 type RX struct {
 	cfg   RXConfig
 	srcs  *ebpf.Map
+	seen  *ebpf.Map // MAC addresses used since the last Seen
 	stats *ebpf.Map
 	prog  *ebpf.Program
 	links map[int]link.Link // by underlay ifindex
 }
 
 // source table value (srcValueLen bytes): the remote's IPv4 address as on
-// the wire, zero for any; a u32 the program sets when it used the entry.
-const (
-	srcValSeen  = 4
-	srcValueLen = 8
-)
+// the wire, zero for any.
+const srcValueLen = 4
 
 // LoadRX loads the receive program for cfg with a table of at most
 // maxSrcs source MAC addresses. It is attached to nothing yet.
@@ -85,6 +84,14 @@ func LoadRX(cfg RXConfig, maxSrcs int) (*RX, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fastpath: source table: %w", err)
 	}
+	r.seen, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "vtep_rx_seen", Type: ebpf.Hash,
+		KeySize: destKeyLen, ValueSize: 4, MaxEntries: uint32(maxSrcs),
+	})
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("fastpath: seen table: %w", err)
+	}
 	r.stats, err = newStatsMap("vtep_rx_stats")
 	if err != nil {
 		r.Close()
@@ -94,7 +101,7 @@ func LoadRX(cfg RXConfig, maxSrcs int) (*RX, error) {
 		Name:         "vtep_rx",
 		Type:         ebpf.SchedCLS,
 		License:      "GPL",
-		Instructions: rxProgram(cfg, r.srcs.FD(), r.stats.FD()),
+		Instructions: rxProgram(cfg, r.srcs.FD(), r.seen.FD(), r.stats.FD()),
 	})
 	if err != nil {
 		r.Close()
@@ -153,17 +160,13 @@ func (r *RX) Set(mac header.MAC, remote netip.Addr) error {
 		return fmt.Errorf("fastpath: receive: remote %v: only IPv4", remote)
 	}
 	k := key(mac)
-	var old [srcValueLen]byte
-	if r.srcs.Lookup(k[:], &old) == nil && [4]byte(old[:4]) == [4]byte(v[:4]) {
-		return nil // keep its mark
-	}
 	return r.srcs.Update(k[:], v[:], ebpf.UpdateAny)
 }
 
 // Delete hands the frames from mac back to vtepd. A MAC address not in the
 // table is no error.
 func (r *RX) Delete(mac header.MAC) error {
-	return deleteKey(r.srcs, mac)
+	return errors.Join(deleteKey(r.srcs, mac), deleteKey(r.seen, mac))
 }
 
 // Seen returns the MAC addresses whose entries the program used since the
@@ -172,25 +175,18 @@ func (r *RX) Seen() ([]header.MAC, error) {
 	var (
 		out []header.MAC
 		k   [destKeyLen]byte
-		v   [srcValueLen]byte
+		v   uint32
 	)
-	it := r.srcs.Iterate()
+	it := r.seen.Iterate()
 	for it.Next(&k, &v) {
-		if binary.NativeEndian.Uint32(v[srcValSeen:]) != 0 {
-			out = append(out, header.MAC(k[:6]))
-		}
+		out = append(out, header.MAC(k[:6]))
 	}
 	if err := it.Err(); err != nil {
 		return out, err
 	}
 	var errs []error
 	for _, mac := range out {
-		k := key(mac)
-		if err := r.srcs.Lookup(k[:], &v); err != nil {
-			continue // deleted meanwhile
-		}
-		binary.NativeEndian.PutUint32(v[srcValSeen:], 0)
-		errs = append(errs, r.srcs.Update(k[:], v[:], ebpf.UpdateExist))
+		errs = append(errs, deleteKey(r.seen, mac))
 	}
 	return out, errors.Join(errs...)
 }
@@ -208,7 +204,7 @@ func (r *RX) Close() error {
 	if r.prog != nil {
 		errs = append(errs, r.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{r.srcs, r.stats} {
+	for _, m := range []*ebpf.Map{r.srcs, r.seen, r.stats} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -218,26 +214,28 @@ func (r *RX) Close() error {
 
 // More __sk_buff offsets, and helper arguments.
 const (
-	skbPktType   = 4
-	fIngress     = 1                                                     // BPF_F_INGRESS
-	csumQuery    = 0                                                     // BPF_CSUM_LEVEL_QUERY
-	outerLen     = header.EthernetSize + HeaderLen + header.EthernetSize // 64: outer headers and the inner Ethernet header
-	decapLen     = HeaderLen + header.EthernetSize                       // 50: removed after the outer Ethernet header
-	rxBuf        = -66                                                   // the first 64 bytes of the packet; the outer IPv4 header 4-aligned
-	rxEth        = rxBuf                                                 // outer Ethernet header
-	rxIP         = rxBuf + header.EthernetSize                           // -52
-	rxUDP        = rxIP + header.IPv4MinimumSize                         // -32
-	rxVXLAN      = rxUDP + header.UDPSize                                // -24
-	rxInner      = rxVXLAN + header.VXLANSize                            // -16
-	rxKey        = -80
-	innerMinIPv4 = outerLen + header.IPv4MinimumSize
-	innerMinIPv6 = outerLen + header.IPv6FixedSize
+	skbPktType         = 4
+	fIngress           = 1                                                     // BPF_F_INGRESS
+	adjRoomNoCsumReset = 1 << 5                                                // BPF_F_ADJ_ROOM_NO_CSUM_RESET
+	csumQuery          = 0                                                     // BPF_CSUM_LEVEL_QUERY
+	outerLen           = header.EthernetSize + HeaderLen + header.EthernetSize // 64: outer headers and the inner Ethernet header
+	decapLen           = HeaderLen + header.EthernetSize                       // 50: removed after the outer Ethernet header
+	rxBuf              = -66                                                   // the first 64 bytes of the packet; the outer IPv4 header 4-aligned
+	rxEth              = rxBuf                                                 // outer Ethernet header
+	rxIP               = rxBuf + header.EthernetSize                           // -52
+	rxUDP              = rxIP + header.IPv4MinimumSize                         // -32
+	rxVXLAN            = rxUDP + header.UDPSize                                // -24
+	rxInner            = rxVXLAN + header.VXLANSize                            // -16
+	rxKey              = -80
+	rxOne              = -88 // a u32 1, the seen table's value
+	innerMinIPv4       = outerLen + header.IPv4MinimumSize
+	innerMinIPv6       = outerLen + header.IPv6FixedSize
 )
 
 // rxProgram returns the receive program (see RX). Registers: r6 the skb,
 // r7 the source table value, r8 the packet's length. The stack accesses
 // are naturally aligned, as the verifier insists.
-func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
+func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 	const (
 		etIPv4 = 0x0008 // 08 00 read as a little-endian u16
 		etIPv6 = 0xdd86
@@ -266,15 +264,17 @@ func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "pass"),
 
-		// Outer IPv4: no options, not CE, the whole packet, not a
-		// fragment, UDP, to Local.
+		// Outer IPv4: no options, ECN not-ECT or ECT(0), the whole
+		// packet, not a fragment, UDP, to Local.
 		asm.LoadMem(asm.R2, asm.RFP, rxEth+12, asm.Half),
 		asm.JNE.Imm(asm.R2, etIPv4, "pass"),
 		asm.LoadMem(asm.R2, asm.RFP, rxIP, asm.Byte),
 		asm.JNE.Imm(asm.R2, 0x45, "pass"),
+		// ECT(1) and CE: vtepd may change the inner ECN field
+		// (INET_ECN_decapsulate: CE copied in, ECT(1) over ECT(0)).
 		asm.LoadMem(asm.R2, asm.RFP, rxIP+1, asm.Byte),
-		asm.And.Imm(asm.R2, 3),
-		asm.JEq.Imm(asm.R2, 3, "pass"),
+		asm.And.Imm(asm.R2, 1),
+		asm.JNE.Imm(asm.R2, 0, "pass"),
 		asm.LoadMem(asm.R2, asm.RFP, rxIP+2, asm.Half),
 		asm.HostTo(asm.BE, asm.R2, asm.Half),
 		asm.Mov.Reg(asm.R3, asm.R8),
@@ -359,13 +359,14 @@ func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
 
 		// A UDP GRO train (SKB_GSO_UDP_L4) holds several VXLAN packets:
 		// adjusting by nothing without BPF_F_ADJ_ROOM_FIXED_GSO refuses
-		// it and changes nothing else. A tunnel GSO packet is one.
+		// it (as any GSO packet that is not TCP) and changes nothing
+		// else. A tunnel GSO packet (TCP inside) is one.
 		asm.LoadMem(asm.R2, asm.R6, skbGSOSize, asm.Word).WithSymbol("csumok"),
 		asm.JEq.Imm(asm.R2, 0, "decap"),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.Mov.Imm(asm.R3, adjRoomMAC),
-		asm.Mov.Imm(asm.R4, 0),
+		asm.Mov.Imm(asm.R4, adjRoomNoCsumReset),
 		asm.FnSkbAdjustRoom.Call(),
 		asm.JNE.Imm(asm.R0, 0, "pass"),
 
@@ -386,11 +387,22 @@ func rxProgram(cfg RXConfig, srcs, stats int) asm.Instructions {
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),
 
-		// Mark the source entry used, once.
-		asm.LoadMem(asm.R2, asm.R7, srcValSeen, asm.Word),
-		asm.JNE.Imm(asm.R2, 0, "count"),
+		// Mark the source used, once: a key in the seen table (not a
+		// field of the source entry, which Set may replace under us).
+		asm.LoadMapPtr(asm.R1, seen),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, rxKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "count"),
 		asm.Mov.Imm(asm.R2, 1),
-		asm.StoreMem(asm.R7, srcValSeen, asm.R2, asm.Word),
+		asm.StoreMem(asm.RFP, rxOne, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, seen),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, rxKey),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, rxOne),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
 
 		// Count it: rx_bytes is the length after the Ethernet header.
 		asm.Mov.Imm(asm.R2, 0).WithSymbol("count"),

@@ -117,6 +117,7 @@ func TestReceiveProgramRules(t *testing.T) {
 		{"outer ARP", func(p []byte) []byte { p[13] = 6; return p }},
 		{"outer IPv4 options", func(p []byte) []byte { p[ip] = 0x46; return p }},
 		{"outer ECN CE (RFC 6040: copied inward by vtepd)", func(p []byte) []byte { p[ip+1] = 3; fixIPv4Checksum(p); return p }},
+		{"outer ECN ECT(1) (INET_ECN_decapsulate: ECT(1) over an inner ECT(0))", func(p []byte) []byte { p[ip+1] = 1; fixIPv4Checksum(p); return p }},
 		{"outer total length short", func(p []byte) []byte { p[ip+3]--; fixIPv4Checksum(p); return p }},
 		{"outer fragment (MF)", func(p []byte) []byte { p[ip+6] |= 0x20; fixIPv4Checksum(p); return p }},
 		{"outer fragment offset", func(p []byte) []byte { p[ip+7] = 1; fixIPv4Checksum(p); return p }},
@@ -165,6 +166,22 @@ func TestReceiveProgramRules(t *testing.T) {
 		})
 	}
 
+	// A GSO packet that is not TCP inside, as a UDP GRO train
+	// (SKB_GSO_UDP_L4) is, passes whole: the test run sets gso_size
+	// and no type.
+	var ctx [192]byte // struct __sk_buff
+	binary.NativeEndian.PutUint32(ctx[164:], 2)   // gso_segs
+	binary.NativeEndian.PutUint32(ctx[176:], 200) // gso_size
+	before, _ := rx.Stats()
+	out = make([]byte, len(good)+64)
+	ret, err = rx.prog.Run(&ebpf.RunOptions{Data: good, DataOut: out, Context: ctx[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := rx.Stats(); ret != next || !bytes.Equal(out[:len(good)], good) || after != before {
+		t.Errorf("a non-TCP GSO packet: return %d, changed %v, counted %+v → %+v", int32(ret), !bytes.Equal(out[:len(good)], good), before, after)
+	}
+
 	// Zero remote: any outer source; ARP inside is fine too.
 	if err := rx.Set(rxSrcMAC, netip.Addr{}); err != nil {
 		t.Fatal(err)
@@ -199,7 +216,7 @@ func rxModel(pkt []byte, remote netip.Addr) bool {
 		return false
 	}
 	o := header.IPv4(pkt[ip:])
-	if pkt[ip] != 0x45 || o.ECN() == 3 || int(o.TotalLength()) != len(pkt)-ip || o.IsFragment() ||
+	if pkt[ip] != 0x45 || o.ECN()&1 != 0 || int(o.TotalLength()) != len(pkt)-ip || o.IsFragment() ||
 		o.Protocol() != 17 || o.DestinationAddress() != rxLocal || !o.IsChecksumValid() {
 		return false
 	}
