@@ -169,7 +169,8 @@ func TestReceiveProgramRules(t *testing.T) {
 	// A GSO packet that is not TCP inside, as a UDP GRO train
 	// (SKB_GSO_UDP_L4) is, passes whole: the test run sets gso_size
 	// and no type.
-	var ctx [192]byte // struct __sk_buff
+	// struct __sk_buff
+	var ctx [192]byte
 	binary.NativeEndian.PutUint32(ctx[164:], 2)   // gso_segs
 	binary.NativeEndian.PutUint32(ctx[176:], 200) // gso_size
 	before, _ := rx.Stats()
