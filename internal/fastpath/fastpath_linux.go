@@ -56,27 +56,19 @@ type TX struct {
 func AttachTX(ifindex, maxDests int) (*TX, error) {
 	t := &TX{}
 	var err error
-	t.dests, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name: "vtep_tx_dests", Type: ebpf.Hash,
-		KeySize: destKeyLen, ValueSize: destValueLen, MaxEntries: uint32(maxDests),
-	})
+	t.dests, err = newMACTable("vtep_tx_dests", "destination table", destValueLen, maxDests)
 	if err != nil {
-		return nil, fmt.Errorf("fastpath: destination table: %w", err)
+		return nil, err
 	}
 	t.stats, err = newStatsMap("vtep_tx_stats")
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
-	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "vtep_tx",
-		Type:         ebpf.SchedCLS,
-		License:      "GPL",
-		Instructions: txProgram(t.dests.FD(), t.stats.FD()),
-	})
+	t.prog, err = loadProgram("vtep_tx", "transmit program", txProgram(t.dests.FD(), t.stats.FD()))
 	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("fastpath: load the transmit program: %w", err)
+		return nil, err
 	}
 	t.link, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: t.prog, Attach: ebpf.AttachTCXEgress})
 	if err != nil {
@@ -127,6 +119,30 @@ func (t *TX) MACs() ([]header.MAC, error) {
 
 // Stats returns the program's counters.
 func (t *TX) Stats() (Stats, error) { return readStats(t.stats) }
+
+// newMACTable returns a hash table keyed by MAC address (key), with
+// values of valueSize bytes; what names it in errors.
+func newMACTable(name, what string, valueSize, maxEntries int) (*ebpf.Map, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: name, Type: ebpf.Hash,
+		KeySize: destKeyLen, ValueSize: uint32(valueSize), MaxEntries: uint32(maxEntries),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: %s: %w", what, err)
+	}
+	return m, nil
+}
+
+// loadProgram loads a tc program; what names it in errors.
+func loadProgram(name, what string, insns asm.Instructions) (*ebpf.Program, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: name, Type: ebpf.SchedCLS, License: "GPL", Instructions: insns,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: load the %s: %w", what, err)
+	}
+	return prog, nil
+}
 
 // newStatsMap returns a program's counters: packets and bytes per CPU.
 func newStatsMap(name string) (*ebpf.Map, error) {
@@ -213,7 +229,7 @@ func txProgram(dests, stats int) asm.Instructions {
 		etIPv4 = 0x0008 // 08 00 read as a little-endian u16
 		etIPv6 = 0xdd86 // 86 dd
 	)
-	return asm.Instructions{
+	p := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, skbVlanPresent, asm.Word),
 		asm.JNE.Imm(asm.R2, 0, "pass"), // a VLAN tag outside the frame
@@ -300,23 +316,9 @@ func txProgram(dests, stats int) asm.Instructions {
 		asm.StoreMem(asm.RFP, stBuf+2, asm.R2, asm.Half),
 		asm.FnGetPrandomU32.Call(),
 		asm.StoreMem(asm.RFP, stBuf+4, asm.R0, asm.Half),
-		// Header checksum: the folded sum of the 20 bytes.
-		asm.Mov.Imm(asm.R1, 0),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stBuf),
-		asm.Mov.Imm(asm.R4, header.IPv4MinimumSize),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnCsumDiff.Call(),
-		asm.Mov.Reg32(asm.R0, asm.R0),
-		asm.Mov.Reg(asm.R2, asm.R0),
-		asm.RSh.Imm(asm.R2, 16),
-		asm.And.Imm(asm.R0, 0xffff),
-		asm.Add.Reg(asm.R0, asm.R2),
-		asm.Mov.Reg(asm.R2, asm.R0),
-		asm.RSh.Imm(asm.R2, 16),
-		asm.And.Imm(asm.R0, 0xffff),
-		asm.Add.Reg(asm.R0, asm.R2),
+	}
+	p = append(p, ipv4HeaderSum(stBuf, "")...) // the header checksum: its complement
+	p = append(p,
 		asm.Xor.Imm(asm.R0, 0xffff),
 		asm.StoreMem(asm.RFP, stBuf+10, asm.R0, asm.Half),
 
@@ -356,21 +358,9 @@ func txProgram(dests, stats int) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),
-
-		// Count it.
-		asm.Mov.Imm(asm.R2, 0),
-		asm.StoreMem(asm.RFP, stKey, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, stats),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "send"),
-		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R2, 1),
-		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
-		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
-		asm.Add.Reg(asm.R2, asm.R8),
-		asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
+	)
+	p = append(p, count(stats, stKey, "", 0, "send")...) // the frame's length
+	return append(p,
 
 		// Out of the route's interface, link-layer header from the
 		// neighbour table.
@@ -385,7 +375,65 @@ func txProgram(dests, stats int) asm.Instructions {
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, tcShot).WithSymbol("drop"),
 		asm.Return(),
+	)
+}
+
+// ipv4HeaderSum returns instructions that leave in r0 the folded ones'
+// complement sum of the 20 bytes at stack offset off (bpf_csum_diff, then
+// folded to 16 bits): 0xffff for a header with a right checksum. The first
+// instruction carries symbol sym, if any. It clobbers r1-r5.
+func ipv4HeaderSum(off int16, sym string) asm.Instructions {
+	first := asm.Mov.Imm(asm.R1, 0)
+	if sym != "" {
+		first = first.WithSymbol(sym)
 	}
+	return asm.Instructions{
+		first,
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(off)),
+		asm.Mov.Imm(asm.R4, header.IPv4MinimumSize),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnCsumDiff.Call(),
+		asm.Mov.Reg32(asm.R0, asm.R0),
+		asm.Mov.Reg(asm.R2, asm.R0),
+		asm.RSh.Imm(asm.R2, 16),
+		asm.And.Imm(asm.R0, 0xffff),
+		asm.Add.Reg(asm.R0, asm.R2),
+		asm.Mov.Reg(asm.R2, asm.R0),
+		asm.RSh.Imm(asm.R2, 16),
+		asm.And.Imm(asm.R0, 0xffff),
+		asm.Add.Reg(asm.R0, asm.R2),
+	}
+}
+
+// count returns instructions that add one packet, and r8 less less bytes,
+// to the per-CPU counters of map stats (newStatsMap), with the u32 key 0
+// written at stack offset keyOff; then they go on at label next. The
+// first instruction carries symbol sym, if any. It clobbers r0-r5.
+func count(stats int, keyOff int16, sym string, less int32, next string) asm.Instructions {
+	first := asm.Mov.Imm(asm.R2, 0)
+	if sym != "" {
+		first = first.WithSymbol(sym)
+	}
+	p := asm.Instructions{
+		first,
+		asm.StoreMem(asm.RFP, keyOff, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, stats),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, next),
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
+		asm.Add.Reg(asm.R2, asm.R8),
+	}
+	if less != 0 {
+		p = append(p, asm.Sub.Imm(asm.R2, less))
+	}
+	return append(p, asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord))
 }
 
 // AttachTXByName is AttachTX for the interface named name, with a table of

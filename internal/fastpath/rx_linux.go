@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -77,35 +78,24 @@ func LoadRX(cfg RXConfig, maxSrcs int) (*RX, error) {
 	}
 	r := &RX{cfg: cfg, links: map[int]link.Link{}}
 	var err error
-	r.srcs, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name: "vtep_rx_srcs", Type: ebpf.Hash,
-		KeySize: destKeyLen, ValueSize: srcValueLen, MaxEntries: uint32(maxSrcs),
-	})
+	r.srcs, err = newMACTable("vtep_rx_srcs", "source table", srcValueLen, maxSrcs)
 	if err != nil {
-		return nil, fmt.Errorf("fastpath: source table: %w", err)
+		return nil, err
 	}
-	r.seen, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name: "vtep_rx_seen", Type: ebpf.Hash,
-		KeySize: destKeyLen, ValueSize: 4, MaxEntries: uint32(maxSrcs),
-	})
+	r.seen, err = newMACTable("vtep_rx_seen", "seen table", 4, maxSrcs)
 	if err != nil {
 		r.Close()
-		return nil, fmt.Errorf("fastpath: seen table: %w", err)
+		return nil, err
 	}
 	r.stats, err = newStatsMap("vtep_rx_stats")
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	r.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "vtep_rx",
-		Type:         ebpf.SchedCLS,
-		License:      "GPL",
-		Instructions: rxProgram(cfg, r.srcs.FD(), r.seen.FD(), r.stats.FD()),
-	})
+	r.prog, err = loadProgram("vtep_rx", "receive program", rxProgram(cfg, r.srcs.FD(), r.seen.FD(), r.stats.FD()))
 	if err != nil {
 		r.Close()
-		return nil, fmt.Errorf("fastpath: load the receive program: %w", err)
+		return nil, err
 	}
 	return r, nil
 }
@@ -139,13 +129,7 @@ func (r *RX) Detach(ifindex int) error {
 
 // Attached returns the interfaces the program is attached to, in order.
 func (r *RX) Attached() []int {
-	return slices.Sorted(func(yield func(int) bool) {
-		for i := range r.links {
-			if !yield(i) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(r.links))
 }
 
 // Set lets the program take frames from mac arriving from remote (an IPv4
@@ -246,7 +230,7 @@ func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 	var vni [4]byte
 	binary.BigEndian.PutUint32(vni[:], uint32(cfg.VNI)<<8)
 	ne := binary.NativeEndian
-	return asm.Instructions{
+	p := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, skbPktType, asm.Word),
 		asm.JNE.Imm(asm.R2, 0, "pass"), // PACKET_HOST only, as ip_rcv
@@ -328,24 +312,10 @@ func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 		asm.JEq.Imm(asm.R2, 0, "srcok"),
 		asm.LoadMem(asm.R3, asm.RFP, rxIP+12, asm.Word),
 		asm.JNE.Reg32(asm.R2, asm.R3, "pass"),
-
-		// The outer header checksum (ip_rcv_core runs after tc).
-		asm.Mov.Imm(asm.R1, 0).WithSymbol("srcok"),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, rxIP),
-		asm.Mov.Imm(asm.R4, header.IPv4MinimumSize),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnCsumDiff.Call(),
-		asm.Mov.Reg32(asm.R0, asm.R0),
-		asm.Mov.Reg(asm.R2, asm.R0),
-		asm.RSh.Imm(asm.R2, 16),
-		asm.And.Imm(asm.R0, 0xffff),
-		asm.Add.Reg(asm.R0, asm.R2),
-		asm.Mov.Reg(asm.R2, asm.R0),
-		asm.RSh.Imm(asm.R2, 16),
-		asm.And.Imm(asm.R0, 0xffff),
-		asm.Add.Reg(asm.R0, asm.R2),
+	}
+	// The outer header checksum (ip_rcv_core runs after tc).
+	p = append(p, ipv4HeaderSum(rxIP, "srcok")...)
+	p = append(p,
 		asm.JNE.Imm(asm.R0, 0xffff, "pass"),
 
 		// A non-zero UDP checksum must have been verified by the device
@@ -403,22 +373,10 @@ func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 		asm.Add.Imm(asm.R3, rxOne),
 		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
 		asm.FnMapUpdateElem.Call(),
-
-		// Count it: rx_bytes is the length after the Ethernet header.
-		asm.Mov.Imm(asm.R2, 0).WithSymbol("count"),
-		asm.StoreMem(asm.RFP, rxKey, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, stats),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, rxKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "deliver"),
-		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R2, 1),
-		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
-		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
-		asm.Add.Reg(asm.R2, asm.R8),
-		asm.Sub.Imm(asm.R2, outerLen),
-		asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
+	)
+	// Count it: rx_bytes is the length after the inner Ethernet header.
+	p = append(p, count(stats, rxKey, "count", outerLen, "deliver")...)
+	return append(p,
 
 		// Into the overlay device's receive path.
 		asm.Mov.Imm(asm.R1, int32(cfg.Overlay)).WithSymbol("deliver"),
@@ -430,5 +388,5 @@ func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, tcShot).WithSymbol("drop"),
 		asm.Return(),
-	}
+	)
 }
