@@ -19,6 +19,8 @@
 #
 # Over the overlay (192.168.42.1 → .2) each repetition measures
 #   tcp1   iperf3 TCP, 1 stream, DURATION s            (Gbit/s received)
+#   tcp1cpu0 the same with both iperf3 ends on CPU 0 (iperf3 -A 0,0): the
+#          path's cost decides, not where the scheduler puts the two ends
 #   tcp4   iperf3 TCP, 4 streams                       (Gbit/s received)
 #   udp64  iperf3 UDP, 64-byte datagrams, -b UDP_BITRATE (packets/s received)
 #   ping   PINGS echo requests every PING_INTERVAL s   (average RTT)
@@ -31,7 +33,7 @@
 # on; so does a single failed measurement.
 #
 # Usage: sudo scripts/bench.sh [-o results.json] [-m results.md] [SCENARIO...]
-# Environment (defaults): REPS=3 DURATION=5 PINGS=200 PING_INTERVAL=0.01
+# Environment (defaults): REPS=5 DURATION=5 PINGS=200 PING_INTERVAL=0.01
 #   UDP_BITRATE=0 (unlimited) RAW_DIR=bench/raw NO_BUILD=0
 #   VTEPD_ARGS="" (extra vtepd flags, e.g. "-workers 2")
 #   TCP_CC="" (the TCP congestion control iperf3 asks for, e.g. cubic;
@@ -61,7 +63,7 @@ shift $((OPTIND - 1))
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=(veth kernel tap-relay vtep-offload vtep-tgso vtep-ebpf vtep-nooffload)
 
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 DURATION=${DURATION:-5}
 PINGS=${PINGS:-200}
 PING_INTERVAL=${PING_INTERVAL:-0.01}
@@ -224,6 +226,7 @@ iperf() {
 
 measure_rep() {
 	iperf tcp1 "${CC_ARGS[@]}"
+	iperf tcp1cpu0 -A 0,0 "${CC_ARGS[@]}"
 	iperf tcp4 -P 4 "${CC_ARGS[@]}"
 	iperf udp64 -u -l 64 -b "$UDP_BITRATE"
 	local rc=0

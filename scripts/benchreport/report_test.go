@@ -139,12 +139,12 @@ func TestJSONShape(t *testing.T) {
 func TestMarkdownTable(t *testing.T) {
 	md := loadTestReport(t).Markdown()
 	for _, want := range []string{
-		"| Path | TCP, 1 stream (Gbit/s) | TCP, 4 streams (Gbit/s) | UDP 64 B received (kpps) | ping RTT avg (µs) |",
-		"| kernel vxlan | 10.00 | 13.00 | 678 | 50 |",
-		"| veth, no tunnel | 21.00 (2.10×) | 30.00 (2.31×) [1] | 678 (1.00×) | 25 (0.50×) |",
-		"| vtep, offloads on | failed [2] | – | – | – |",
-		"[1] veth, no tunnel, TCP, 4 streams (Gbit/s): 1 of 2 runs failed: run 2:",
-		"[2] vtep, offloads on: setup failed (exit 1) / 04:00:00 vtepd/vtep binaries missing",
+		"| Path | TCP, 1 stream (Gbit/s) | TCP, 1 stream, one CPU (Gbit/s) | TCP, 4 streams (Gbit/s) | UDP 64 B received (kpps) | ping RTT avg (µs) |",
+		"| kernel vxlan | 10.00 | 10.00 | 13.00 | 678 | 50 |",
+		"| veth, no tunnel | 21.00 (2.10×) | failed [1] | 30.00 (2.31×) [2] | 678 (1.00×) | 25 (0.50×) |",
+		"| vtep, offloads on | failed [3] | – | – | – | – |",
+		"[2] veth, no tunnel, TCP, 4 streams (Gbit/s): 1 of 2 runs failed: run 2:",
+		"[3] vtep, offloads on: setup failed (exit 1) / 04:00:00 vtepd/vtep binaries missing",
 		"Medians of 3 runs", "Linux 6.18.44, 2 CPUs (Test CPU), iperf3 3.12, commit abc1234. TCP congestion control bbr.",
 	} {
 		if !strings.Contains(md, want) {
@@ -186,5 +186,27 @@ func TestCPUPerGB(t *testing.T) {
 	md := rep.Markdown()
 	if !strings.Contains(md, "CPU per GB, TCP 1 stream (s)") || !strings.Contains(md, fmt.Sprintf(" %.3f |", want)) {
 		t.Errorf("Markdown lacks the CPU column or the kernel's value %.3f:\n%s", want, md)
+	}
+}
+
+// TestPinnedOneStream: the one-CPU stream is optional (older raw data has
+// none), but a run that failed is reported, not taken for "not measured".
+func TestPinnedOneStream(t *testing.T) {
+	rep := loadTestReport(t)
+	veth, kernel, vtep := rep.Scenarios[0], rep.Scenarios[1], rep.Scenarios[2]
+	if m := kernel.Metrics["tcp1_cpu0_gbps"]; m.Median == nil || !near(*m.Median, 10) || len(m.Samples) != 2 {
+		t.Errorf("kernel one-CPU stream = %+v, want median 10 of 2", m)
+	}
+	if m := veth.Metrics["tcp1_cpu0_gbps"]; len(m.Errors) != 1 || !strings.Contains(m.Errors[0], "unable to set CPU affinity") {
+		t.Errorf("veth one-CPU stream errors = %q, want the failed run", m.Errors)
+	}
+	if m := vtep.Metrics["tcp1_cpu0_gbps"]; m.Median != nil || len(m.Errors) != 0 {
+		t.Errorf("vtep one-CPU stream = %+v, want not measured", m)
+	}
+	md := rep.Markdown()
+	for _, want := range []string{"TCP, 1 stream, one CPU (Gbit/s)", "unable to set CPU affinity"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
 	}
 }
