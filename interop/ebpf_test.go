@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -84,6 +85,22 @@ func TestEBPFDataPath(t *testing.T) {
 				}
 			}
 
+			// Pings the transmit program sends refresh the "used" time of
+			// the peer's entry (vxlan_find_mac_tx), within a second.
+			if h1.fdbUsed(t, h2.mac.String()) < 0 {
+				t.Errorf("%v: no FDB entry for %v after the transfers", h1, h2.mac)
+			} else {
+				time.Sleep(3 * time.Second)
+				idle := h1.fdbUsed(t, h2.mac.String())
+				h1.PingOK(t, h2.In4())
+				nstest.WaitFor(t, 5*time.Second, "used to move", func() error {
+					if u := h1.fdbUsed(t, h2.mac.String()); u >= idle {
+						return fmt.Errorf("used %d s after the ping, %d s before", u, idle)
+					}
+					return nil
+				})
+			}
+
 			// The table follows the FDB.
 			mac := h2.mac.String()
 			h1.FDB(t, "replace", mac, "dst", "10.0.0.99", "permanent")
@@ -97,4 +114,24 @@ func TestEBPFDataPath(t *testing.T) {
 			h1.PingOK(t, h2.In4())
 		})
 	}
+}
+
+// fdbUsed returns the "used" age in seconds of vx0's entry for mac
+// (`vtep -j -s fdb show`), or -1 when there is none.
+func (h *host) fdbUsed(t testing.TB, mac string) int {
+	t.Helper()
+	out := h.vtepd.Run(t, "-j", "-s", "fdb", "show", "dev", vxDev)
+	var es []struct {
+		MAC  string `json:"mac"`
+		Used int    `json:"used"`
+	}
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		t.Fatalf("%v: parsing fdb show: %v\n%s", h, err, out)
+	}
+	for _, e := range es {
+		if e.MAC == mac {
+			return e.Used
+		}
+	}
+	return -1
 }

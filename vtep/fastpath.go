@@ -36,6 +36,9 @@ type FastPath interface {
 type FastTX interface {
 	Set(mac header.MAC, d fastpath.Dest) error
 	Delete(mac header.MAC) error
+	// Used returns the destinations the program sent frames to since
+	// the last call.
+	Used() ([]header.MAC, error)
 	Stats() (fastpath.Stats, error)
 	Close() error
 }
@@ -134,9 +137,11 @@ func (l *Link) kickFast() {
 // routineFast keeps the link's kernel data path: attached while the link
 // is up and eligible, the tables holding the FDB entries the programs can
 // send to and take frames from, rebuilt on every FDB change and every
-// fastSyncInterval. The programs' counters are added to the link's, and
-// the sources the receive program took frames from are learned again
-// (vxlan_snoop's refresh of "updated"), so that ageing sees them.
+// fastSyncInterval. The programs' counters are added to the link's, the
+// destinations the transmit program sent to have their "used" time
+// refreshed, and the sources the receive program took frames from are
+// learned again (vxlan_snoop's refresh of "updated"), so that ageing sees
+// them.
 func (l *Link) routineFast(ctx context.Context) {
 	defer l.host.wg.Done()
 	events, cancel := l.fdb.Subscribe(1024)
@@ -224,6 +229,17 @@ func (f *fastLink) sync() {
 		}
 		if r, ok := fastSource(st, e); ok {
 			wantRX[k.MAC] = r
+		}
+	}
+	// What the program sent refreshes its entries' "used" time, as a
+	// lookup in xmit would (vxlan_find_mac_tx), here at most
+	// fastSyncInterval late.
+	if used, _ := f.tx.Used(); len(used) > 0 {
+		l.fdb.Tick()
+		for _, mac := range used {
+			if _, ok := f.set[mac]; ok {
+				l.fdb.Lookup(mac, st.vni)
+			}
 		}
 	}
 	for mac := range f.set {

@@ -3,6 +3,7 @@ package vtep_test
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -22,6 +23,7 @@ type fakeFast struct {
 	attached int // programs attached and not closed
 	table    map[header.MAC]fastpath.Dest
 	stats    fastpath.Stats
+	txUsed   map[header.MAC]bool // destinations Used reports once
 
 	rxLoads  int // receive programs loaded
 	rxOpen   int // and not closed
@@ -140,6 +142,14 @@ func (x fakeTX) Delete(mac header.MAC) error {
 	return nil
 }
 
+func (x fakeTX) Used() ([]header.MAC, error) {
+	x.f.mu.Lock()
+	defer x.f.mu.Unlock()
+	out := slices.Collect(maps.Keys(x.f.txUsed))
+	clear(x.f.txUsed)
+	return out, nil
+}
+
 func (x fakeTX) Stats() (fastpath.Stats, error) {
 	x.f.mu.Lock()
 	defer x.f.mu.Unlock()
@@ -202,6 +212,33 @@ func TestFastPathTableFollowsFDB(t *testing.T) {
 		want.Dst = netip.MustParseAddr("192.0.2.7")
 		if len(table) != 1 || table[mac(1)] != want {
 			t.Fatalf("after replace and delete: table %+v", table)
+		}
+
+		// What the program sent to has its "used" time refreshed
+		// (vxlan_find_mac_tx) within fastSyncInterval; other entries
+		// keep theirs.
+		usedAt := func(m header.MAC) int64 {
+			for e := range l.FDB().Entries() {
+				if e.Key().MAC == m {
+					return e.Used()
+				}
+			}
+			t.Fatalf("no entry for %v", m)
+			return 0
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		before := usedAt(mac(1))
+		fake.mu.Lock()
+		fake.txUsed = map[header.MAC]bool{mac(1): true}
+		fake.mu.Unlock()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := time.Duration(usedAt(mac(1)) - before); got < 10*time.Second {
+			t.Errorf("used time of a destination the program sent to moved by %v, want ≥ 10s", got)
+		}
+		if got := time.Duration(usedAt(mac(1)) - usedAt(header.ZeroMAC)); got < 10*time.Second {
+			t.Errorf("the program's destination was used %v after the flood entry, want ≥ 10s", got)
 		}
 
 		// Counters reach the link's at the next rebuild.

@@ -45,6 +45,7 @@ import (
 // TX is the transmit program attached to one TAP device, with its table.
 type TX struct {
 	dests *ebpf.Map
+	used  *ebpf.Map // MAC addresses sent to since the last Used
 	stats *ebpf.Map
 	prog  *ebpf.Program
 	link  link.Link
@@ -60,12 +61,17 @@ func AttachTX(ifindex, maxDests int) (*TX, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.used, err = newMACTable("vtep_tx_used", "used table", 4, maxDests)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
 	t.stats, err = newStatsMap("vtep_tx_stats")
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
-	t.prog, err = loadProgram("vtep_tx", "transmit program", txProgram(t.dests.FD(), t.stats.FD()))
+	t.prog, err = loadProgram("vtep_tx", "transmit program", txProgram(t.dests.FD(), t.used.FD(), t.stats.FD()))
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -91,7 +97,60 @@ func (t *TX) Set(mac header.MAC, d Dest) error {
 // Delete hands the frames to mac back to vtepd. A MAC address not in the
 // table is no error.
 func (t *TX) Delete(mac header.MAC) error {
-	return deleteKey(t.dests, mac)
+	return errors.Join(deleteKey(t.dests, mac), deleteKey(t.used, mac))
+}
+
+// Used returns the MAC addresses the program sent frames to since the last
+// call, and clears their marks: what vxlan_find_mac_tx would have refreshed
+// the "used" time of.
+func (t *TX) Used() ([]header.MAC, error) { return drainMarks(t.used) }
+
+// drainMarks returns the MAC addresses in a table of marks (markOnce) and
+// deletes them. A mark the program sets meanwhile is either returned now
+// or kept for the next call.
+func drainMarks(m *ebpf.Map) ([]header.MAC, error) {
+	var (
+		out []header.MAC
+		k   [destKeyLen]byte
+		v   uint32
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, header.MAC(k[:6]))
+	}
+	if err := it.Err(); err != nil {
+		return out, err
+	}
+	var errs []error
+	for _, mac := range out {
+		errs = append(errs, deleteKey(m, mac))
+	}
+	return out, errors.Join(errs...)
+}
+
+// markOnce returns instructions that put the key at stack offset keyOff
+// into the hash table marks (value: a u32 1, stored at oneOff) unless it
+// is there already, then go on at label next, which must follow them.
+// Marks are a table of their own, not a field of an entry that Set may
+// replace under the program: a mark is never lost or misplaced. It
+// clobbers r0-r5.
+func markOnce(marks int, keyOff, oneOff int16, next string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, marks),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, next),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.StoreMem(asm.RFP, oneOff, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, marks),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(oneOff)),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+	}
 }
 
 // deleteKey deletes mac's entry from table m, if there is one.
@@ -179,7 +238,7 @@ func (t *TX) Close() error {
 	if t.prog != nil {
 		errs = append(errs, t.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{t.dests, t.stats} {
+	for _, m := range []*ebpf.Map{t.dests, t.used, t.stats} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -218,13 +277,14 @@ const (
 	stEType = stInner + 12   // its EtherType
 	stNet   = stInner + 14   // its first two network-header bytes
 	stKey   = -72            // 8 bytes
+	stOne   = -80            // a u32 1, the used table's value
 	newLen  = HeaderLen + 14 // bytes inserted after the outer Ethernet header
 )
 
 // txProgram returns the transmit program (see the package comment).
 // Registers: r6 the skb, r7 the table value, r8 the frame's length, r9 its
 // EtherType as loaded (host order of the wire bytes).
-func txProgram(dests, stats int) asm.Instructions {
+func txProgram(dests, used, stats int) asm.Instructions {
 	const (
 		etIPv4 = 0x0008 // 08 00 read as a little-endian u16
 		etIPv6 = 0xdd86 // 86 dd
@@ -359,7 +419,10 @@ func txProgram(dests, stats int) asm.Instructions {
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),
 	)
-	p = append(p, count(stats, stKey, "", 0, "send")...) // the frame's length
+	// Mark the destination used (the key still holds its MAC address),
+	// then count the frame's length.
+	p = append(p, markOnce(used, stKey, stOne, "count")...)
+	p = append(p, count(stats, stKey, "count", 0, "send")...)
 	return append(p,
 
 		// Out of the route's interface, link-layer header from the

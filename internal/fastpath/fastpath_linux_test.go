@@ -214,6 +214,14 @@ func TestTransmitToKernelVXLAN(t *testing.T) {
 	if err != nil || st.Packets < 3 {
 		t.Fatalf("Stats() = %+v, %v: want at least the 3 datagrams", st, err)
 	}
+	// The destination is marked used once, as vxlan_find_mac_tx refreshes
+	// the entry's "used" time, until Used clears the mark.
+	if used, err := tx.Used(); err != nil || len(used) != 1 || used[0] != p.macB {
+		t.Errorf("Used() = %v, %v; want [%v]", used, err, p.macB)
+	}
+	if used, err := tx.Used(); err != nil || len(used) != 0 {
+		t.Errorf("second Used() = %v, %v; want none", used, err)
+	}
 	// The kernel peer learned the TAP's MAC address behind 10.0.0.1.
 	if out := b.Bridge(t, "fdb", "show", "dev", "vx0"); !strings.Contains(out, "02:00:00:00:00:01 dst 10.0.0.1") {
 		t.Errorf("peer's FDB has no entry for the sender:\n%s", out)
@@ -234,9 +242,13 @@ func TestTransmitToKernelVXLAN(t *testing.T) {
 		t.Errorf("the program sent %d bytes of the 20 MB transfer", st2.Bytes-st.Bytes)
 	}
 
-	// A frame to a MAC address not in the table goes on to the TAP.
+	// A frame to a MAC address not in the table goes on to the TAP, and
+	// Delete takes the address's mark with it.
 	if err := tx.Delete(mac); err != nil {
 		t.Fatal(err)
+	}
+	if used, err := tx.Used(); err != nil || len(used) != 0 {
+		t.Errorf("Used() after Delete = %v, %v; want none", used, err)
 	}
 	if err := tx.Delete(mac); err != nil {
 		t.Fatalf("second Delete: %v", err)

@@ -155,25 +155,7 @@ func (r *RX) Delete(mac header.MAC) error {
 
 // Seen returns the MAC addresses whose entries the program used since the
 // last call, and clears their marks.
-func (r *RX) Seen() ([]header.MAC, error) {
-	var (
-		out []header.MAC
-		k   [destKeyLen]byte
-		v   uint32
-	)
-	it := r.seen.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, header.MAC(k[:6]))
-	}
-	if err := it.Err(); err != nil {
-		return out, err
-	}
-	var errs []error
-	for _, mac := range out {
-		errs = append(errs, deleteKey(r.seen, mac))
-	}
-	return out, errors.Join(errs...)
-}
+func (r *RX) Seen() ([]header.MAC, error) { return drainMarks(r.seen) }
 
 // Stats returns the program's counters: the frames it delivered, and
 // their length after the inner Ethernet header.
@@ -356,24 +338,9 @@ func rxProgram(cfg RXConfig, srcs, seen, stats int) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),
-
-		// Mark the source used, once: a key in the seen table (not a
-		// field of the source entry, which Set may replace under us).
-		asm.LoadMapPtr(asm.R1, seen),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, rxKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, "count"),
-		asm.Mov.Imm(asm.R2, 1),
-		asm.StoreMem(asm.RFP, rxOne, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, seen),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, rxKey),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, rxOne),
-		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
-		asm.FnMapUpdateElem.Call(),
 	)
+	// Mark the source seen.
+	p = append(p, markOnce(seen, rxKey, rxOne, "count")...)
 	// Count it: rx_bytes is the length after the inner Ethernet header.
 	p = append(p, count(stats, rxKey, "count", outerLen, "deliver")...)
 	return append(p,
