@@ -242,23 +242,29 @@ func (f *fastLink) sync() {
 			}
 		}
 	}
-	for mac := range f.set {
-		if _, ok := want[mac]; !ok {
-			if f.tx.Delete(mac) == nil {
-				delete(f.set, mac)
-			}
-		}
-	}
-	for mac, d := range want {
-		if old, ok := f.set[mac]; ok && old == d {
-			continue
-		}
-		if f.tx.Set(mac, d) == nil {
-			f.set[mac] = d
-		}
-	}
+	reconcile(f.set, want, f.tx.Set, f.tx.Delete)
 	f.count()
 	f.syncRX(st, wantRX)
+}
+
+// reconcile brings a program's table to want: it deletes the entries of
+// have (what the table holds) that want lacks and sets those that differ,
+// recording in have each change that succeeded; a failed one is tried
+// again at the next rebuild.
+func reconcile[V comparable](have, want map[header.MAC]V, set func(header.MAC, V) error, del func(header.MAC) error) {
+	for mac := range have {
+		if _, ok := want[mac]; !ok && del(mac) == nil {
+			delete(have, mac)
+		}
+	}
+	for mac, v := range want {
+		if old, ok := have[mac]; ok && old == v {
+			continue
+		}
+		if set(mac, v) == nil {
+			have[mac] = v
+		}
+	}
 }
 
 // fastSource returns what the receive program's table holds for the MAC
@@ -319,21 +325,7 @@ func (f *fastLink) syncRX(st *linkState, want map[header.MAC]netip.Addr) {
 			}
 		}
 	}
-	for mac := range f.rxSet {
-		if _, ok := want[mac]; !ok {
-			if f.rx.Delete(mac) == nil {
-				delete(f.rxSet, mac)
-			}
-		}
-	}
-	for mac, ip := range want {
-		if old, ok := f.rxSet[mac]; ok && old == ip {
-			continue
-		}
-		if f.rx.Set(mac, ip) == nil {
-			f.rxSet[mac] = ip
-		}
-	}
+	reconcile(f.rxSet, want, f.rx.Set, f.rx.Delete)
 	ifs := map[int]bool{}
 	for _, rt := range f.routes {
 		if rt[0] != 0 {
