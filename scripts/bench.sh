@@ -21,6 +21,12 @@
 #   tcp1   iperf3 TCP, 1 stream, DURATION s            (Gbit/s received)
 #   tcp1cpu0 the same with both iperf3 ends on CPU 0 (iperf3 -A 0,0): the
 #          path's cost decides, not where the scheduler puts the two ends
+#   tcp1rps the same with RPS on the underlay veth in both namespaces
+#          (rps_cpus: every CPU), so that the packets of one flow are
+#          handled on one CPU, as a NIC's RSS queue delivers them; a bare
+#          veth hands each packet to the CPU that sent it, and the two
+#          backlogs reorder a stream whose sender runs on both CPUs.
+#          Not measured where there is no underlay veth (tap-relay).
 #   tcp4   iperf3 TCP, 4 streams                       (Gbit/s received)
 #   udp64  iperf3 UDP, 64-byte datagrams, -b UDP_BITRATE (packets/s received)
 #   ping   PINGS echo requests every PING_INTERVAL s   (average RTT)
@@ -224,9 +230,40 @@ iperf() {
 	log "  $name: $("$VTEP_BIN_DIR/benchreport" -summary "$REP_DIR/$name.json" 2>&1)"
 }
 
+# all_cpus_mask: an rps_cpus bitmap of every CPU (32-bit groups, the
+# highest first, as the kernel prints them).
+all_cpus_mask() {
+	local n k mask=
+	n=$(nproc --all)
+	while ((n > 0)); do
+		k=$((n > 32 ? 32 : n))
+		mask=$(printf '%x' $(((1 << k) - 1)))${mask:+,$mask}
+		n=$((n - k))
+	done
+	echo "$mask"
+}
+
+# underlay_rps MASK: sets rps_cpus of every receive queue of veth0 in both
+# namespaces; fails (changing nothing) where there is no veth0.
+underlay_rps() {
+	local ns q
+	for ns in "$NS_A" "$NS_B"; do
+		ip netns exec "$ns" test -d /sys/class/net/veth0/queues || return 1
+	done
+	for ns in "$NS_A" "$NS_B"; do
+		for q in $(ip netns exec "$ns" sh -c 'echo /sys/class/net/veth0/queues/rx-*'); do
+			ip netns exec "$ns" sh -c "echo $1 >$q/rps_cpus" || return 1
+		done
+	done
+}
+
 measure_rep() {
 	iperf tcp1 "${CC_ARGS[@]}"
 	iperf tcp1cpu0 -A 0,0 "${CC_ARGS[@]}"
+	if underlay_rps "$(all_cpus_mask)"; then
+		iperf tcp1rps "${CC_ARGS[@]}"
+		underlay_rps 0 || log "  could not turn RPS off again on veth0"
+	fi
 	iperf tcp4 -P 4 "${CC_ARGS[@]}"
 	iperf udp64 -u -l 64 -b "$UDP_BITRATE"
 	local rc=0

@@ -44,6 +44,11 @@ var metrics = []metricDef{
 	// which on two CPUs moves one stream by ±30%.
 	{Key: "tcp1_cpu0_gbps", File: "tcp1cpu0.json", Title: "TCP, 1 stream, one CPU (Gbit/s)", Unit: "Gbit/s", Better: "higher",
 		Scale: 1, Digits: 2, Optional: true, Value: receivedGbps},
+	// RPS on the underlay veth (every CPU): one flow's packets are handled
+	// on one CPU, as a NIC's RSS queue delivers them, instead of on
+	// whichever CPU sent each one; what is left is the path's own order.
+	{Key: "tcp1_rps_gbps", File: "tcp1rps.json", Title: "TCP, 1 stream, RPS (Gbit/s)", Unit: "Gbit/s", Better: "higher",
+		Scale: 1, Digits: 2, Optional: true, Value: receivedGbps},
 	{Key: "tcp4_gbps", File: "tcp4.json", Title: "TCP, 4 streams (Gbit/s)", Unit: "Gbit/s", Better: "higher",
 		Scale: 1, Digits: 2, Value: receivedGbps},
 	{Key: "udp64_pps", File: "udp64.json", Title: "UDP 64 B received (kpps)", Unit: "packets/s", Better: "higher",

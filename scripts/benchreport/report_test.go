@@ -139,10 +139,10 @@ func TestJSONShape(t *testing.T) {
 func TestMarkdownTable(t *testing.T) {
 	md := loadTestReport(t).Markdown()
 	for _, want := range []string{
-		"| Path | TCP, 1 stream (Gbit/s) | TCP, 1 stream, one CPU (Gbit/s) | TCP, 4 streams (Gbit/s) | UDP 64 B received (kpps) | ping RTT avg (µs) |",
-		"| kernel vxlan | 10.00 | 10.00 | 13.00 | 678 | 50 |",
-		"| veth, no tunnel | 21.00 (2.10×) | failed [1] | 30.00 (2.31×) [2] | 678 (1.00×) | 25 (0.50×) |",
-		"| vtep, offloads on | failed [3] | – | – | – | – |",
+		"| Path | TCP, 1 stream (Gbit/s) | TCP, 1 stream, one CPU (Gbit/s) | TCP, 1 stream, RPS (Gbit/s) | TCP, 4 streams (Gbit/s) | UDP 64 B received (kpps) | ping RTT avg (µs) |",
+		"| kernel vxlan | 10.00 | 10.00 | 10.00 | 13.00 | 678 | 50 |",
+		"| veth, no tunnel | 21.00 (2.10×) | failed [1] | – | 30.00 (2.31×) [2] | 678 (1.00×) | 25 (0.50×) |",
+		"| vtep, offloads on | failed [3] | – | – | – | – | – |",
 		"[2] veth, no tunnel, TCP, 4 streams (Gbit/s): 1 of 2 runs failed: run 2:",
 		"[3] vtep, offloads on: setup failed (exit 1) / 04:00:00 vtepd/vtep binaries missing",
 		"Medians of 3 runs", "Linux 6.18.44, 2 CPUs (Test CPU), iperf3 3.12, commit abc1234. TCP congestion control bbr.",
@@ -186,6 +186,26 @@ func TestCPUPerGB(t *testing.T) {
 	md := rep.Markdown()
 	if !strings.Contains(md, "CPU per GB, TCP 1 stream (s)") || !strings.Contains(md, fmt.Sprintf(" %.3f |", want)) {
 		t.Errorf("Markdown lacks the CPU column or the kernel's value %.3f:\n%s", want, md)
+	}
+}
+
+// TestRPSOneStream: the stream with RPS on the underlay is optional too:
+// absent where the scenario has no underlay veth (tap-relay) or the raw
+// data predates it, which shows as "–" and leaves the scenario ok.
+func TestRPSOneStream(t *testing.T) {
+	rep := loadTestReport(t)
+	veth, kernel := rep.Scenarios[0], rep.Scenarios[1]
+	if m := kernel.Metrics["tcp1_rps_gbps"]; m.Median == nil || !near(*m.Median, 10) || len(m.Samples) != 2 {
+		t.Errorf("kernel RPS stream = %+v, want median 10 of 2", m)
+	}
+	if kernel.Status != "ok" {
+		t.Errorf("kernel status = %q, want ok with the RPS stream measured in 2 of 3 runs", kernel.Status)
+	}
+	if m := veth.Metrics["tcp1_rps_gbps"]; m.Median != nil || len(m.Errors) != 0 {
+		t.Errorf("veth RPS stream = %+v, want not measured", m)
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "TCP, 1 stream, RPS (Gbit/s)") {
+		t.Errorf("Markdown lacks the RPS column:\n%s", md)
 	}
 }
 
